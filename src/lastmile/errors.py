@@ -1,0 +1,21 @@
+"""The exception hierarchy. Every message says where, what was found, what is allowed, the fix."""
+
+from __future__ import annotations
+
+__all__ = ["AudioError", "BackendError", "ConfigError", "LastmileError"]
+
+
+class LastmileError(Exception):
+    """Base of every error lastmile raises on purpose."""
+
+
+class ConfigError(LastmileError):
+    """Bad user input: a pack, a manifest, a profile, a command-line value."""
+
+
+class AudioError(LastmileError):
+    """Audio that cannot be used: unreadable, empty, non-finite, wrong shape."""
+
+
+class BackendError(LastmileError):
+    """An ASR backend that cannot be built or fails while decoding."""
