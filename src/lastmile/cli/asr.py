@@ -1,0 +1,31 @@
+"""`lastmile asr list`."""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["command"]
+
+
+@click.group("asr")
+def command() -> None:
+    """ASR backends (entry-point group lastmile.asr)."""
+
+
+@command.command("list")
+def list_command() -> None:
+    """Show installed backends and whether they can run here.
+
+    \b
+    Example:
+      lastmile asr list
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from lastmile.asr import available_backends
+
+    table = Table("backend", "usable", "details", "entry point")
+    for info in available_backends():
+        table.add_row(info.name, "yes" if info.usable else "no", info.detail, info.target)
+    Console().print(table)

@@ -1,0 +1,269 @@
+"""`lastmile run`, `lastmile demo`, `lastmile render`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lastmile.cli.common import (
+    EXIT_FLAGGED,
+    BadInput,
+    asr_option,
+    default_workers,
+    handle_errors,
+    progress_reporter,
+    quiet_option,
+)
+
+__all__ = ["demo_command", "render_command", "run_command"]
+
+
+def _finish(result: Any, *, as_json: bool, quiet: bool) -> None:
+    from rich.console import Console
+
+    from lastmile.report import print_summary
+
+    summary = result.summary
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        console = Console()
+        print_summary(summary, console)
+        console.print(
+            f"\n{result.n_items} items ({result.n_cached} from cache, {result.n_failed} failed) "
+            f"in {result.wall_s:.1f} s. Run folder: [bold]{result.run_dir}[/bold]"
+        )
+        if result.n_failed:
+            console.print(
+                f"[yellow]{result.n_failed} item(s) failed and are excluded from WER; "
+                f"see the error column of {result.run_dir / 'items.csv'}[/yellow]"
+            )
+    flags = [c.get("flag") for c in summary.get("analysis", {}).get("conditions", [])]
+    if "uneven" in flags:
+        raise SystemExit(EXIT_FLAGGED)
+
+
+def _execute(
+    pack: Path,
+    *,
+    asr: str | None,
+    out: Path | None,
+    limit: int | None,
+    workers: int,
+    resume: Path | None,
+    no_cache: bool,
+    quiet: bool,
+    as_json: bool,
+    label: str,
+) -> None:
+    from lastmile.run import RunOptions, run_pack
+
+    if limit is not None and limit < 1:
+        raise BadInput(f"--limit: expected a positive number of utterances, got {limit}")
+    if workers < 1:
+        raise BadInput(f"--workers: expected at least 1, got {workers}")
+    update, close = progress_reporter(quiet=quiet or as_json, label=label)
+    try:
+        result = run_pack(
+            pack,
+            RunOptions(
+                asr=asr,
+                out=out,
+                limit=limit,
+                workers=workers,
+                resume=resume,
+                use_cache=not no_cache,
+            ),
+            on_progress=update,
+        )
+    finally:
+        close()
+    _finish(result, as_json=as_json, quiet=quiet)
+
+
+def _run_options(func: Any) -> Any:
+    for option in reversed(
+        [
+            asr_option,
+            click.option(
+                "--out",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Run folder (default: lastmile-runs/PACK-TIMESTAMP).",
+            ),
+            click.option(
+                "--limit",
+                type=int,
+                default=None,
+                metavar="N",
+                help="At most N utterances, taken round-robin across groups.",
+            ),
+            click.option(
+                "--workers",
+                "-j",
+                type=int,
+                default=None,
+                help="Worker processes (default: the number of cores).",
+            ),
+            click.option(
+                "--resume",
+                type=click.Path(path_type=Path),
+                default=None,
+                metavar="RUN_DIR",
+                help="Continue a killed run in RUN_DIR.",
+            ),
+            click.option(
+                "--no-cache", is_flag=True, help="Do not read or write the transcript cache."
+            ),
+            quiet_option,
+            click.option(
+                "--json", "as_json", is_flag=True, help="Print summary.json instead of the table."
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+@click.command("run")
+@click.argument("pack", type=click.Path(path_type=Path))
+@_run_options
+@handle_errors
+def run_command(
+    pack: Path,
+    asr: str | None,
+    out: Path | None,
+    limit: int | None,
+    workers: int | None,
+    resume: Path | None,
+    no_cache: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Run scenario PACK: render every utterance under every condition, decode, score,
+    analyse, and write a run folder (items.csv, summary.json, report.html).
+
+    Exit code 0 when no condition is flagged uneven, 1 when one is, 2 for bad input,
+    3 for a runtime failure.
+
+    \b
+    Example:
+      lastmile run scenarios/hospital-imaging.yaml --asr pocketsphinx --limit 20
+    """
+    _execute(
+        pack,
+        asr=asr,
+        out=out,
+        limit=limit,
+        workers=workers or default_workers(),
+        resume=resume,
+        no_cache=no_cache,
+        quiet=quiet,
+        as_json=as_json,
+        label=pack.stem,
+    )
+
+
+@click.command("demo")
+@_run_options
+@handle_errors
+def demo_command(
+    asr: str | None,
+    out: Path | None,
+    limit: int | None,
+    workers: int | None,
+    resume: Path | None,
+    no_cache: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Run the shipped demo pack on the shipped demo corpus (synthetic voices standing in
+    for accent groups) with the default offline ASR, and print WER per condition × group.
+
+    \b
+    Example:
+      lastmile demo --out demo-run
+    """
+    from lastmile.resources import shipped_pack
+
+    _execute(
+        shipped_pack("demo"),
+        asr=asr,
+        out=out,
+        limit=limit,
+        workers=workers or default_workers(),
+        resume=resume,
+        no_cache=no_cache,
+        quiet=quiet,
+        as_json=as_json,
+        label="demo",
+    )
+
+
+@click.command("render")
+@click.argument("pack", type=click.Path(path_type=Path))
+@click.option("--condition", "-c", "condition_id", required=True, help="Condition id.")
+@click.option("--utterance", "-u", "utterance_id", required=True, help="Utterance id.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--stems", is_flag=True, help="Also write speech.wav and noise.wav.")
+@handle_errors
+def render_command(
+    pack: Path, condition_id: str, utterance_id: str, out: Path, stems: bool
+) -> None:
+    """Render one item to listen to: mix.wav (what the ASR hears, at the render rate before
+    the final resample to the backend's rate), and with --stems speech.wav and noise.wav (the
+    noise exactly as added, before device and channel), plus item.json with every drawn
+    parameter, the target and the achieved SNR.
+
+    \b
+    Example:
+      lastmile render scenarios/demo.yaml -c hum60_snr5 -u us-slt-01 --out item --stems
+    """
+    from lastmile.audio import write_audio
+    from lastmile.corpus import load_manifest
+    from lastmile.render.engine import Renderer
+    from lastmile.scenario.pack import item_seed_hex, load_pack
+
+    loaded = load_pack(pack)
+    cond = loaded.condition(condition_id)
+    corpus = load_manifest(
+        loaded.manifest_path, columns=loaded.pack.corpus.columns, group_by=loaded.pack.group_by
+    )
+    try:
+        utt = corpus.by_id(utterance_id)
+    except KeyError:
+        raise BadInput(
+            f"{loaded.manifest_path}: no utterance '{utterance_id}'; "
+            f"e.g. {', '.join(u.id for u in corpus.utterances[:3])}"
+        ) from None
+    rate = loaded.pack.render_sample_rate
+    renderer = Renderer(loaded, sample_rate=rate, render_rate=rate)
+    speech, notes = renderer.load_speech(utt.audio)
+    item = renderer.render(speech, cond, utterance_id=utt.id)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [write_audio(out / "mix.wav", item.audio, sample_rate=item.sample_rate)]
+    if stems:
+        written.append(write_audio(out / "speech.wav", item.speech, sample_rate=rate))
+        if item.noise is not None:
+            written.append(write_audio(out / "noise.wav", item.noise, sample_rate=rate))
+    record = {
+        "utterance_id": utt.id,
+        "condition_id": cond.id,
+        "condition": cond.spec(),
+        "pack": str(loaded.path),
+        "seed": loaded.pack.seed,
+        "item_seed": item_seed_hex(loaded.pack.seed, cond.id, utt.id),
+        "sample_rate": item.sample_rate,
+        "target_snr_db": item.target_snr_db,
+        "achieved_snr_db": item.achieved_snr_db,
+        "params": item.params,
+        "notes": list(notes),
+        "text": utt.text,
+    }
+    (out / "item.json").write_text(json.dumps(record, indent=2) + "\n")
+    written.append(out / "item.json")
+    for path in written:
+        click.echo(str(path))

@@ -1,0 +1,88 @@
+"""`lastmile validate` and `lastmile schema`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from lastmile.cli.common import EXIT_BAD_INPUT, handle_errors
+
+__all__ = ["schema_command", "validate_command"]
+
+
+@click.command("validate")
+@click.argument("pack", type=click.Path(path_type=Path))
+@click.option("--asr", default=None, metavar="SPEC", help="Also check this backend spec.")
+@handle_errors
+def validate_command(pack: Path, asr: str | None) -> None:
+    """Check PACK, its corpus (every row and every audio file), its noise files, profiles
+    and devices, and its backend, listing every problem at once. Exit 2 if any is found.
+
+    \b
+    Example:
+      lastmile validate scenarios/call-center.yaml
+    """
+    from lastmile.asr import backend_class, parse_backend_spec
+    from lastmile.corpus import CorpusProblems, load_manifest, validate_corpus
+    from lastmile.errors import LastmileError
+    from lastmile.render.engine import Renderer
+    from lastmile.scenario.pack import load_pack
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    loaded = load_pack(pack)  # schema errors stop here: nothing else can be checked
+    rate = loaded.pack.render_sample_rate
+    try:
+        corpus = load_manifest(
+            loaded.manifest_path,
+            columns=loaded.pack.corpus.columns,
+            group_by=loaded.pack.group_by,
+            check_audio=True,
+        )
+        for p in validate_corpus(corpus, sample_rate=rate):
+            (warnings if p.severity == "warning" else problems).append(str(p))
+    except CorpusProblems as exc:
+        problems.extend(str(p) for p in exc.problems)
+    except LastmileError as exc:
+        problems.append(str(exc))
+    renderer = Renderer(loaded, sample_rate=rate, render_rate=rate)
+    for index, cond in enumerate(loaded.conditions):
+        try:
+            renderer.validate_condition(cond)
+        except LastmileError as exc:
+            problems.append(f"{loaded.path}: condition '{cond.id}' (#{index}): {exc}")
+    try:
+        spec = parse_backend_spec(asr if asr is not None else loaded.pack.asr)
+        cls = backend_class(spec.name)
+        issue = cls.check() if hasattr(cls, "check") else None
+        if issue:
+            problems.append(f"asr '{spec.name}': {issue}")
+    except LastmileError as exc:
+        problems.append(str(exc))
+    for w in warnings:
+        click.echo(f"warning: {w}" if not w.startswith("warning") else w, err=True)
+    if problems:
+        for p in problems:
+            click.echo(p, err=True)
+        click.echo(f"{len(problems)} problem(s) found in {pack}", err=True)
+        raise SystemExit(EXIT_BAD_INPUT)
+    click.echo(
+        f"{pack}: ok — {len(loaded.conditions)} conditions (incl. clean), "
+        f"{len(corpus)} utterances, {len(corpus.speakers)} speakers, "
+        f"{len(corpus.groups)} groups ({', '.join(corpus.groups)})"
+    )
+
+
+@click.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of a scenario pack.
+
+    \b
+    Example:
+      lastmile schema > pack.schema.json
+    """
+    from lastmile.scenario.pack import pack_json_schema
+
+    click.echo(json.dumps(pack_json_schema(), indent=2))

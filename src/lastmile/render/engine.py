@@ -1,0 +1,199 @@
+"""Render one utterance under one condition, in physical order (DESIGN "Render order").
+
+speech (+reverb) + acoustic noise at the target SNR → device response → device AGC/clipping
+→ channel (band limit, codec) → resample to the backend's rate.
+
+Decide, then do: every random choice comes from the item's own generator
+(``SeedSequence(sha256(f"{seed}/{condition_id}/{utterance_id}"))``), one child sequence per
+stage, and is saved in the item's ``params`` so the item can be replayed exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lastmile.audio import read_audio, resample, validate_audio
+from lastmile.scenario.pack import Condition, LoadedPack, item_seed_sequence
+
+__all__ = ["RENDERER_VERSION", "RenderedItem", "Renderer"]
+
+RENDERER_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class RenderedItem:
+    """The audio an ASR hears for one item, and everything drawn to make it.
+
+    ``noise`` is the noise exactly as added (before device and channel) at ``render_rate``,
+    ``speech`` the speech as mixed (after reverb and any clip gain) at ``render_rate``.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    speech: np.ndarray
+    noise: np.ndarray | None
+    render_rate: int
+    target_snr_db: float | None
+    achieved_snr_db: float | None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+class Renderer:
+    """Renders items of one pack. Builds generators and device responses once, lazily."""
+
+    def __init__(self, loaded: LoadedPack, *, sample_rate: int, render_rate: int = 16000):
+        self.loaded = loaded
+        self.sample_rate = int(sample_rate)
+        self.render_rate = int(render_rate)
+        self._generators: dict[str, Any] = {}
+        self._devices: dict[str, Any] = {}
+
+    # -- resources ---------------------------------------------------------------------
+    def _search_dirs(self) -> list[Path]:
+        from lastmile.resources import shipped_dir
+
+        dirs = [self.loaded.base_dir / "noise_profiles", self.loaded.base_dir]
+        dirs.append(shipped_dir("noise_profiles"))
+        return [d for d in dirs if d.is_dir()]
+
+    def noise_generator(self, condition: Condition) -> Any:
+        if condition.id not in self._generators:
+            from lastmile.profiles import profile_loader
+            from lastmile.profiles.generators import make_noise_generator
+
+            self._generators[condition.id] = make_noise_generator(
+                condition.noise,
+                base_dir=self.loaded.base_dir,
+                sample_rate=self.render_rate,
+                profile_loader=profile_loader(self._search_dirs()),
+            )
+        return self._generators[condition.id]
+
+    def device_response(self, name: str) -> Any:
+        if name not in self._devices:
+            from lastmile.profiles import resolve_device
+
+            self._devices[name] = resolve_device(name, search_dirs=self._search_dirs())
+        return self._devices[name]
+
+    def condition_key(self, condition: Condition) -> str:
+        """The condition spec plus digests of the files it refers to (cache key part)."""
+        parts = [condition.spec_json(), f"render_rate={self.render_rate}"]
+        noise = condition.noise
+        if noise is not None and noise.type == "file":
+            parts.append(_file_digest(self.loaded.base_dir / noise.file))
+        if noise is not None and noise.type == "profile":
+            from lastmile.profiles import find_profile_file
+
+            parts.append(_file_digest(find_profile_file(noise.profile, self._search_dirs())))
+        if condition.device is not None:
+            from lastmile.profiles import find_profile_file
+
+            try:
+                parts.append(
+                    _file_digest(find_profile_file(condition.device.name, self._search_dirs()))
+                )
+            except LookupError:
+                parts.append("preset:" + condition.device.name)
+        return "|".join(parts)
+
+    def validate_condition(self, condition: Condition) -> None:
+        """Build what the condition needs now, so a bad file or name fails before the run."""
+        if condition.noise is not None:
+            self.noise_generator(condition)
+        if condition.device is not None:
+            self.device_response(condition.device.name)
+
+    # -- rendering ---------------------------------------------------------------------
+    def load_speech(self, audio_path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+        loaded = read_audio(audio_path, sample_rate=self.render_rate)
+        return loaded.samples, loaded.notes
+
+    def render(
+        self, speech: np.ndarray, condition: Condition, *, utterance_id: str
+    ) -> RenderedItem:
+        """Render clean ``speech`` (at ``render_rate``) under ``condition``."""
+        speech = validate_audio(speech, source=f"utterance {utterance_id}")
+        seed = self.loaded.pack.seed
+        rate = self.render_rate
+        if condition.is_clean:
+            out = resample(speech, orig_sample_rate=rate, sample_rate=self.sample_rate)
+            return RenderedItem(
+                audio=out,
+                sample_rate=self.sample_rate,
+                speech=speech,
+                noise=None,
+                render_rate=rate,
+                target_snr_db=None,
+                achieved_snr_db=None,
+                params={},
+            )
+        reverb_ss, noise_ss, device_ss = item_seed_sequence(seed, condition.id, utterance_id).spawn(
+            3
+        )
+        params: dict[str, Any] = {}
+        signal = speech
+        if condition.reverb is not None:
+            from lastmile.render.reverb import apply_reverb
+
+            signal, params["reverb"] = apply_reverb(
+                signal, condition.reverb, sample_rate=rate, rng=np.random.default_rng(reverb_ss)
+            )
+        noise = None
+        target = achieved = None
+        if condition.noise is not None:
+            from lastmile.audio.mix import mix_at_snr
+
+            gen = self.noise_generator(condition)
+            drawn = gen.draw(
+                np.random.default_rng(noise_ss), n_samples=signal.size, sample_rate=rate
+            )
+            noise_raw = gen.render(drawn, n_samples=signal.size, sample_rate=rate)
+            assert condition.snr_db is not None
+            mixed = mix_at_snr(signal, noise_raw, snr_db=condition.snr_db, sample_rate=rate)
+            params["noise"] = drawn
+            params["mix"] = {
+                "speech_level_dbfs": mixed.speech_level_dbfs,
+                "noise_level_dbfs": mixed.noise_level_dbfs,
+                "noise_gain_db": mixed.noise_gain_db,
+                "clip_gain_db": mixed.clip_gain_db,
+            }
+            signal, noise, speech = mixed.mix, mixed.noise, mixed.speech
+            target, achieved = mixed.target_snr_db, mixed.achieved_snr_db
+        if condition.device is not None:
+            from lastmile.profiles.presets import apply_device
+
+            signal, params["device"] = apply_device(
+                signal,
+                condition.device,
+                sample_rate=rate,
+                response=self.device_response(condition.device.name),
+            )
+        out_rate = rate
+        if condition.channel is not None:
+            from lastmile.channel import apply_channel
+
+            signal, out_rate, params["channel"] = apply_channel(
+                signal, condition.channel, sample_rate=rate
+            )
+        del device_ss  # reserved for stochastic device stages; kept so seeds stay stable
+        out = resample(signal, orig_sample_rate=out_rate, sample_rate=self.sample_rate)
+        return RenderedItem(
+            audio=validate_audio(out, source=f"rendered {utterance_id} under {condition.id}"),
+            sample_rate=self.sample_rate,
+            speech=speech,
+            noise=noise,
+            render_rate=rate,
+            target_snr_db=target,
+            achieved_snr_db=achieved,
+            params=params,
+        )

@@ -1,0 +1,455 @@
+"""Run a scenario pack: plan, cache lookups, local execution, run store, run folder.
+
+Every finished item is committed to the run store as it completes, so a killed run resumes
+(``resume=RUN_DIR``) with nothing lost and nothing counted twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from lastmile.corpus import Corpus
+from lastmile.errors import ConfigError
+from lastmile.run.plan import PlannedItem, file_sha256, load_pack_corpus, plan_items
+from lastmile.run.store import RunStore, TranscriptCache
+from lastmile.run.worker import (
+    Task,
+    WorkerContext,
+    init_worker,
+    process_task,
+    process_task_in_worker,
+)
+from lastmile.scenario.pack import CLEAN_ID, LoadedPack, load_pack
+
+__all__ = [
+    "ITEM_COLUMNS",
+    "Progress",
+    "RunOptions",
+    "RunResult",
+    "run_pack",
+]
+
+RUN_SCHEMA_VERSION = 1
+ITEM_COLUMNS = [
+    "item_id",
+    "condition_id",
+    "utterance_id",
+    "speaker",
+    "group",
+    "n_ref",
+    "substitutions",
+    "deletions",
+    "insertions",
+    "hits",
+    "reference",
+    "hypothesis",
+    "hypothesis_raw",
+    "normalizer",
+    "duration_s",
+    "decode_s",
+    "target_snr_db",
+    "achieved_snr_db",
+    "item_seed",
+    "cached",
+    "error",
+    "params",
+]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report: items done of total, of which cache hits and failures."""
+
+    done: int
+    total: int
+    cached: int
+    failed: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a pack. ``asr`` overrides the pack's backend spec."""
+
+    asr: str | dict[str, Any] | None = None
+    out: Path | None = None
+    limit: int | None = None
+    workers: int = 1
+    resume: Path | None = None
+    use_cache: bool = True
+    cache_path: Path | None = None
+    retries: int = 2
+    examples_per_condition: int = 3
+    reports: bool = True
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    n_items: int
+    n_failed: int
+    n_cached: int
+    wall_s: float
+    backend_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in (
+        "lastmile",
+        "numpy",
+        "scipy",
+        "faster-whisper",
+        "ctranslate2",
+        "jiwer",
+        "soxr",
+        "soundfile",
+        "pocketsphinx",
+        "whisper-normalizer",
+    ):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def default_run_dir(loaded: LoadedPack) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path("lastmile-runs") / f"{loaded.pack.name}-{stamp}"
+
+
+def _tasks(items: list[PlannedItem], pending: set[str]) -> Iterator[Task]:
+    current: list[PlannedItem] = []
+    for item in items:
+        if item.item_id not in pending:
+            continue
+        if current and current[0].utterance.id != item.utterance.id:
+            yield _task(current)
+            current = []
+        current.append(item)
+    if current:
+        yield _task(current)
+
+
+def _task(items: list[PlannedItem]) -> Task:
+    utt = items[0].utterance
+    return Task(
+        utterance_id=utt.id,
+        audio=str(utt.audio),
+        text=utt.text,
+        items=tuple((i.item_id, i.condition.id) for i in items),
+    )
+
+
+def _run_meta(
+    loaded: LoadedPack, corpus: Corpus, backend: Any, backend_spec: Any
+) -> dict[str, Any]:
+    return {
+        "schema_version": RUN_SCHEMA_VERSION,
+        "pack": {
+            "name": loaded.pack.name,
+            "path": str(loaded.path),
+            "description": loaded.pack.description,
+            "seed": loaded.pack.seed,
+        },
+        "backend": {
+            "spec": backend_spec if isinstance(backend_spec, str) else dict(backend_spec),
+            "name": backend.name,
+            "fingerprint": backend.fingerprint(),
+            "sample_rate": backend.sample_rate,
+        },
+        "normalizer": loaded.pack.normalizer,
+        "group_by": loaded.pack.group_by,
+        "clean_condition_id": CLEAN_ID,
+        "fairness": loaded.pack.fairness.model_dump(mode="json"),
+        "render_sample_rate": loaded.pack.render_sample_rate,
+        "conditions": [
+            {
+                "id": c.id,
+                "label": c.label,
+                "noise_family": c.noise_family,
+                "snr_db": c.snr_db,
+                "spec": c.spec(),
+            }
+            for c in loaded.conditions
+        ],
+        "corpus": {
+            "manifest": str(corpus.manifest),
+            "n_utterances": len(corpus),
+            "groups": corpus.groups,
+            "n_speakers": len(corpus.speakers),
+        },
+        "versions": _versions(),
+    }
+
+
+def run_pack(
+    pack_path: str | Path,
+    options: RunOptions | None = None,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    backend: Any = None,
+) -> RunResult:
+    """Run ``pack_path`` end to end and write the run folder; see :class:`RunOptions`.
+
+    ``backend`` may pass an already built backend (it must match ``options.asr``); otherwise
+    it is built from the spec (the CLI's ``--asr`` or the pack's ``asr``).
+    """
+    from lastmile.asr import build_backend
+
+    options = options or RunOptions()
+    t_start = time.perf_counter()
+    loaded = load_pack(pack_path)
+    spec = options.asr if options.asr is not None else loaded.pack.asr
+    backend = backend or build_backend(spec)
+    corpus = load_pack_corpus(loaded, limit=options.limit)
+    if len(corpus) == 0:
+        raise ConfigError(f"{loaded.path}: the corpus selection is empty")
+
+    ctx = WorkerContext(loaded, backend, normalizer=loaded.pack.normalizer, retries=options.retries)
+    for cond in loaded.conditions:
+        ctx.renderer.validate_condition(cond)
+    condition_keys = {c.id: ctx.renderer.condition_key(c) for c in loaded.conditions}
+    audio_digests = {u.id: file_sha256(Path(u.audio)) for u in corpus.utterances}
+    items = plan_items(loaded, corpus, condition_keys=condition_keys, audio_digests=audio_digests)
+    by_id = {i.item_id: i for i in items}
+    meta = _run_meta(loaded, corpus, backend, spec)
+    fingerprint = meta["backend"]["fingerprint"]
+
+    if options.resume is not None:
+        run_dir = Path(options.resume)
+        if not (run_dir / "store.sqlite").is_file():
+            raise ConfigError(
+                f"{run_dir}: not a run folder (no store.sqlite); give the folder a killed run "
+                "wrote, or drop --resume"
+            )
+        store = RunStore(run_dir / "store.sqlite")
+        previous = store.get_meta("plan")
+        if previous is not None and (
+            previous["fingerprint"] != fingerprint or previous["items"] != len(items)
+        ):
+            raise ConfigError(
+                f"{run_dir}: was started with another backend or another selection "
+                f"({previous['items']} items, backend {previous['fingerprint'][:60]}...); "
+                "resume it with the same pack, --asr and --limit"
+            )
+    else:
+        run_dir = Path(options.out) if options.out else default_run_dir(loaded)
+        if (run_dir / "store.sqlite").exists():
+            raise ConfigError(
+                f"{run_dir}: already holds a run; use --resume {run_dir} to continue it or "
+                "choose another --out"
+            )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        store = RunStore(run_dir / "store.sqlite")
+    store.set_meta("plan", {"fingerprint": fingerprint, "items": len(items)})
+    meta["started_at"] = store.get_meta("started_at") or _now()
+    store.set_meta("started_at", meta["started_at"])
+    meta["complete"] = False
+    (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+    cache = TranscriptCache(options.cache_path) if options.use_cache else None
+    done = store.done_ids()
+    n_cached = n_failed = 0
+    n_done = len(done)
+    total = len(items)
+    backend_s = 0.0
+
+    def report() -> None:
+        if on_progress is not None:
+            on_progress(Progress(n_done, total, n_cached, n_failed, time.perf_counter() - t_start))
+
+    def finish(record: dict[str, Any], *, cached: bool) -> None:
+        nonlocal n_done, n_failed, n_cached, backend_s
+        item = by_id[record["item_id"]]
+        full = {
+            **record,
+            "utterance_id": item.utterance.id,
+            "speaker": item.utterance.speaker,
+            "group": item.utterance.group,
+            "item_seed": item.item_seed,
+            "cached": cached,
+        }
+        if store.put(item.item_id, item.seq, full):
+            n_done += 1
+            n_cached += int(cached)
+            if full.get("error"):
+                n_failed += 1
+            elif not cached:
+                backend_s += float(full.get("decode_s") or 0.0)
+        if cache is not None and not cached and not full.get("error"):
+            cache.put(item.cache_key, fingerprint, record)
+
+    pending = {i.item_id for i in items if i.item_id not in done}
+    if cache is not None:
+        for item in items:
+            if item.item_id in pending:
+                hit = cache.get(item.cache_key, fingerprint)
+                if hit is not None:
+                    finish(hit, cached=True)
+                    pending.discard(item.item_id)
+    report()
+
+    tasks = _tasks(items, pending)
+    if options.workers <= 1:
+        for task in tasks:
+            for rec in process_task(ctx, task):
+                finish(rec, cached=False)
+            report()
+    else:
+        _run_pool(loaded, spec, options, tasks, finish, report)
+
+    store.set_meta("finished_at", _now())
+    records = list(store.records())
+    store.close()
+    if cache is not None:
+        cache.close()
+    meta["finished_at"] = _now()
+    meta["complete"] = len(records) == total
+    meta["counts"] = {
+        "items": total,
+        "failed": sum(1 for r in records if r.get("error")),
+        "cached": n_cached,
+    }
+    _write_items_csv(run_dir / "items.csv", records)
+    _write_examples(run_dir, ctx, items, records, per_condition=options.examples_per_condition)
+    (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+    summary: dict[str, Any] = {}
+    if options.reports:
+        from lastmile.report import build_summary, write_reports
+
+        summary = build_summary(run_dir)
+        write_reports(run_dir, summary=summary)
+    return RunResult(
+        run_dir=run_dir,
+        summary=summary,
+        n_items=total,
+        n_failed=meta["counts"]["failed"],
+        n_cached=n_cached,
+        wall_s=time.perf_counter() - t_start,
+        backend_s=backend_s,
+    )
+
+
+def _run_pool(
+    loaded: LoadedPack,
+    spec: Any,
+    options: RunOptions,
+    tasks: Iterator[Task],
+    finish: Callable[..., None],
+    report: Callable[[], None],
+) -> None:
+    """Stream tasks to a process pool, at most 2 per worker in flight (flat memory)."""
+    mp = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=options.workers,
+        mp_context=mp,
+        initializer=init_worker,
+        initargs=(str(loaded.path), spec, loaded.pack.normalizer, options.retries),
+    ) as pool:
+        in_flight: set[Future[list[dict[str, Any]]]] = set()
+        for task in tasks:
+            in_flight.add(pool.submit(process_task_in_worker, task))
+            if len(in_flight) >= 2 * options.workers:
+                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    for rec in fut.result():
+                        finish(rec, cached=False)
+                report()
+        while in_flight:
+            finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                for rec in fut.result():
+                    finish(rec, cached=False)
+            report()
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return value
+
+
+def _write_items_csv(path: Path, records: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=ITEM_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for rec in records:
+            writer.writerow({k: _csv_value(rec.get(k)) for k in ITEM_COLUMNS})
+    os.replace(tmp, path)
+
+
+def _write_examples(
+    run_dir: Path,
+    ctx: WorkerContext,
+    items: list[PlannedItem],
+    records: list[dict[str, Any]],
+    *,
+    per_condition: int,
+) -> None:
+    """Render a few items per condition again (deterministic) as FLAC to listen to:
+    the first utterance of the first ``per_condition`` groups, the same across conditions."""
+    from lastmile.audio import write_audio
+
+    if per_condition <= 0:
+        return
+    by_item = {r["item_id"]: r for r in records}
+    chosen: dict[str, PlannedItem] = {}
+    for item in items:
+        g = item.utterance.group
+        if g not in chosen and len(chosen) < per_condition:
+            chosen[g] = item
+    utterances = [i.utterance for i in chosen.values()]
+    index = []
+    for utt in utterances:
+        try:
+            speech, _ = ctx.renderer.load_speech(Path(utt.audio))
+        except Exception:
+            continue
+        for cond in ctx.loaded.conditions:
+            rec = by_item.get(f"{utt.id}__{cond.id}")
+            if rec is None or rec.get("error"):
+                continue
+            try:
+                rendered = ctx.renderer.render(speech, cond, utterance_id=utt.id)
+            except Exception:
+                continue
+            rel = Path("examples") / cond.id / f"{utt.id}.flac"
+            write_audio(run_dir / rel, rendered.audio, sample_rate=rendered.sample_rate)
+            index.append(
+                {
+                    "condition_id": cond.id,
+                    "utterance_id": utt.id,
+                    "group": utt.group,
+                    "speaker": utt.speaker,
+                    "path": str(rel),
+                    "reference": utt.text,
+                    "hypothesis": rec.get("hypothesis_raw", ""),
+                }
+            )
+    (run_dir / "examples").mkdir(exist_ok=True)
+    (run_dir / "examples" / "index.json").write_text(json.dumps(index, indent=2) + "\n")

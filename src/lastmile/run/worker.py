@@ -1,0 +1,158 @@
+"""Work done per utterance: render its pending conditions, decode them, score them.
+
+Runs inline (one worker) or in pool processes, each of which builds its backend once.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lastmile.errors import LastmileError
+from lastmile.render.engine import Renderer
+from lastmile.scenario.pack import LoadedPack, load_pack
+from lastmile.score import score_item
+
+__all__ = ["Task", "WorkerContext", "init_worker", "process_task", "process_task_in_worker"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One utterance and the items of it still to do."""
+
+    utterance_id: str
+    audio: str
+    text: str
+    items: tuple[tuple[str, str], ...]  # (item_id, condition_id)
+
+
+class WorkerContext:
+    """The backend, renderer and settings one worker uses for every task."""
+
+    def __init__(
+        self,
+        loaded: LoadedPack,
+        backend: Any,
+        *,
+        normalizer: str,
+        retries: int,
+    ) -> None:
+        self.loaded = loaded
+        self.backend = backend
+        self.renderer = Renderer(
+            loaded,
+            sample_rate=backend.sample_rate,
+            render_rate=loaded.pack.render_sample_rate,
+        )
+        self.normalizer = normalizer
+        self.retries = retries
+
+
+_CONTEXT: dict[str, WorkerContext] = {}  # the one context of a pool process
+
+
+def init_worker(pack_path: str, backend_spec: Any, normalizer: str, retries: int) -> None:
+    """Pool initializer: load the pack and build the backend once per process."""
+    from lastmile.asr import build_backend
+
+    loaded = load_pack(Path(pack_path))
+    _CONTEXT["ctx"] = WorkerContext(
+        loaded, build_backend(backend_spec), normalizer=normalizer, retries=retries
+    )
+
+
+def process_task_in_worker(task: Task) -> list[dict[str, Any]]:
+    return process_task(_CONTEXT["ctx"], task)
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, LastmileError):
+        return f"{type(exc).__name__}: {exc}"
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _decode(ctx: WorkerContext, audios: list[np.ndarray]) -> tuple[list[str | None], list[str]]:
+    """Decode a batch; on failure, each item alone, retried up to ``ctx.retries`` times."""
+    try:
+        hyps = ctx.backend.transcribe(audios)
+        if len(hyps) != len(audios):
+            raise RuntimeError(f"backend returned {len(hyps)} transcripts for {len(audios)}")
+        return list(hyps), [""] * len(audios)
+    except Exception:
+        pass
+    out: list[str | None] = []
+    errors: list[str] = []
+    for audio in audios:
+        last = ""
+        for _attempt in range(ctx.retries + 1):
+            try:
+                out.append(ctx.backend.transcribe([audio])[0])
+                last = ""
+                break
+            except Exception as exc:
+                last = _error_text(exc)
+        else:
+            out.append(None)
+        errors.append(last)
+    return out, errors
+
+
+def process_task(ctx: WorkerContext, task: Task) -> list[dict[str, Any]]:
+    """Render, decode and score every pending item of one utterance."""
+    records: list[dict[str, Any]] = []
+    try:
+        speech, notes = ctx.renderer.load_speech(Path(task.audio))
+    except Exception as exc:
+        err = _error_text(exc)
+        return [{"item_id": i, "condition_id": c, "error": err} for i, c in task.items]
+    duration_s = speech.size / ctx.renderer.render_rate
+    rendered: list[tuple[str, str, Any]] = []
+    for item_id, condition_id in task.items:
+        cond = ctx.loaded.condition(condition_id)
+        try:
+            r = ctx.renderer.render(speech, cond, utterance_id=task.utterance_id)
+            rendered.append((item_id, condition_id, r))
+        except Exception as exc:
+            records.append(
+                {"item_id": item_id, "condition_id": condition_id, "error": _error_text(exc)}
+            )
+    if rendered:
+        t0 = time.perf_counter()
+        hyps, errors = _decode(ctx, [r.audio for _, _, r in rendered])
+        decode_s = (time.perf_counter() - t0) / len(rendered)
+        for (item_id, condition_id, r), hyp, err in zip(rendered, hyps, errors, strict=True):
+            rec: dict[str, Any] = {
+                "item_id": item_id,
+                "condition_id": condition_id,
+                "duration_s": round(duration_s, 4),
+                "decode_s": round(decode_s, 4),
+                "target_snr_db": r.target_snr_db,
+                "achieved_snr_db": None
+                if r.achieved_snr_db is None
+                else round(r.achieved_snr_db, 4),
+                "params": r.params,
+                "notes": list(notes),
+                "error": err or None,
+            }
+            if hyp is not None:
+                counts = score_item(task.text, hyp, normalizer=ctx.normalizer)
+                rec.update(
+                    hypothesis_raw=hyp,
+                    n_ref=counts.n_ref,
+                    hits=counts.hits,
+                    substitutions=counts.substitutions,
+                    deletions=counts.deletions,
+                    insertions=counts.insertions,
+                    reference=counts.reference,
+                    hypothesis=counts.hypothesis,
+                    normalizer=counts.normalizer,
+                )
+            records.append(rec)
+    return records

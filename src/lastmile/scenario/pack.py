@@ -1,0 +1,473 @@
+"""The scenario pack: YAML validated by pydantic, conditions expanded with stable ids.
+
+See shared DESIGN "Pack format". Unknown keys are rejected; every error names the file and
+the field (``conditions[2].snr_db``), what was found, what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from lastmile.analysis.settings import FairnessSettings
+from lastmile.errors import ConfigError
+from lastmile.scenario.specs import (
+    ChannelSpec,
+    DeviceSpec,
+    NoiseSpec,
+    ReverbSpec,
+    StrictModel,
+)
+
+__all__ = [
+    "CLEAN_ID",
+    "SNR_RANGE_DB",
+    "Condition",
+    "ConditionEntry",
+    "CorpusRef",
+    "Grid",
+    "LoadedPack",
+    "Pack",
+    "item_seed_sequence",
+    "load_pack",
+    "pack_json_schema",
+]
+
+CLEAN_ID = "clean"
+SNR_RANGE_DB = (-10.0, 60.0)
+_NOISE_TYPES = ("white", "pink", "brown", "hum", "tone", "file", "profile")
+
+
+def _noise_shorthand(value: Any) -> Any:
+    """`pink` → {type: pink}; {profile: X} → {type: profile, ...}; {file: X} likewise."""
+    if isinstance(value, str):
+        return {"type": value}
+    if isinstance(value, dict) and "type" not in value:
+        if "profile" in value:
+            return {"type": "profile", **value}
+        if "file" in value:
+            return {"type": "file", **value}
+    return value
+
+
+def _device_shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"name": value}
+    return value
+
+
+def _check_snr(value: float) -> float:
+    lo, hi = SNR_RANGE_DB
+    if not lo <= value <= hi:
+        raise ValueError(f"expected a number in [{lo:g}, {hi:g}], got {value:g}")
+    return value
+
+
+class CorpusRef(StrictModel):
+    """Where the clean speech is and how its columns are named."""
+
+    manifest: str = Field(description="CSV, TSV or JSONL manifest, relative to the pack file.")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Our field → the manifest's column (id, audio, text, speaker, group).",
+    )
+    per_speaker: int | None = Field(
+        None, ge=1, description="Use only the first N utterances (by id) of every speaker."
+    )
+
+
+class ConditionEntry(StrictModel):
+    """One entry of `conditions:`; a list of SNRs or devices expands into several."""
+
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    noise: NoiseSpec | None = None
+    snr_db: float | list[float] | None = None
+    device: DeviceSpec | list[DeviceSpec | None] | None = None
+    channel: ChannelSpec | None = None
+    reverb: ReverbSpec | None = None
+
+    @field_validator("noise", mode="before")
+    @classmethod
+    def _noise(cls, v: Any) -> Any:
+        return _noise_shorthand(v)
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [_device_shorthand(x) for x in v]
+        return _device_shorthand(v)
+
+    @field_validator("snr_db")
+    @classmethod
+    def _snr(cls, v: float | list[float] | None) -> float | list[float] | None:
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("an empty list of SNRs; give at least one value")
+            return [_check_snr(x) for x in v]
+        return None if v is None else _check_snr(v)
+
+    @model_validator(mode="after")
+    def _noise_needs_snr(self) -> ConditionEntry:
+        if self.noise is not None and self.snr_db is None:
+            raise ValueError("noise given without snr_db; add snr_db: <dB> (or a list)")
+        if self.noise is None and self.snr_db is not None:
+            raise ValueError("snr_db given without noise; add noise: {type: pink} or similar")
+        return self
+
+
+class Grid(StrictModel):
+    """A cartesian product of noise × SNR × device × channel, added to the list."""
+
+    noise: list[NoiseSpec] = Field(min_length=1)
+    snr_db: list[float] = Field(min_length=1)
+    device: list[DeviceSpec | None] = Field(default_factory=lambda: [None])
+    channel: list[ChannelSpec | None] = Field(default_factory=lambda: [None])
+
+    @field_validator("noise", mode="before")
+    @classmethod
+    def _noise(cls, v: Any) -> Any:
+        return [_noise_shorthand(x) for x in v] if isinstance(v, list) else v
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device(cls, v: Any) -> Any:
+        return [_device_shorthand(x) for x in v] if isinstance(v, list) else v
+
+    @field_validator("snr_db")
+    @classmethod
+    def _snr(cls, v: list[float]) -> list[float]:
+        return [_check_snr(x) for x in v]
+
+
+class Pack(StrictModel):
+    """A scenario pack (the public contract: extend it, don't rename it)."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    corpus: CorpusRef
+    group_by: str = "accent"
+    asr: str | dict[str, Any] = "faster-whisper"
+    normalizer: str = "default"
+    fairness: FairnessSettings = Field(default_factory=FairnessSettings)
+    render_sample_rate: int = Field(
+        16000,
+        ge=8000,
+        le=48000,
+        description="Rate at which speech, noise, devices and reverb are rendered; the "
+        "corpus is resampled to it (said loudly) and the result to the backend's rate.",
+    )
+    conditions: list[ConditionEntry] = Field(default_factory=list)
+    grid: Grid | None = None
+
+    @field_validator("normalizer")
+    @classmethod
+    def _normalizer(cls, v: str) -> str:
+        from lastmile.score import NORMALIZERS
+
+        if v not in NORMALIZERS:
+            raise ValueError(f"unknown normalizer '{v}'; expected one of {sorted(NORMALIZERS)}")
+        return v
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One expanded acoustic condition. ``id`` is a stable readable slug or the pack's id."""
+
+    id: str
+    noise: NoiseSpec | None = None
+    snr_db: float | None = None
+    device: DeviceSpec | None = None
+    channel: ChannelSpec | None = None
+    reverb: ReverbSpec | None = None
+
+    @property
+    def is_clean(self) -> bool:
+        return (
+            self.noise is None
+            and self.device is None
+            and self.channel is None
+            and (self.reverb is None)
+        )
+
+    def spec(self) -> dict[str, Any]:
+        """The condition as plain JSON data (ids excluded): the cache key's part."""
+
+        def dump(m: Any) -> Any:
+            return None if m is None else m.model_dump(mode="json")
+
+        return {
+            "noise": dump(self.noise),
+            "snr_db": self.snr_db,
+            "device": dump(self.device),
+            "channel": dump(self.channel),
+            "reverb": dump(self.reverb),
+        }
+
+    def spec_json(self) -> str:
+        return json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def noise_family(self) -> str:
+        """What kind of noise: none, white, pink, hum, a profile or file name."""
+        n = self.noise
+        if n is None:
+            return "none"
+        if n.type == "profile":
+            return n.profile
+        if n.type == "file":
+            return f"file:{Path(n.file).stem}"
+        if n.type == "hum":
+            return f"hum{n.fundamental_hz:g}"
+        if n.type == "tone":
+            return f"tone{n.freq_hz:g}"
+        return n.type
+
+    @property
+    def label(self) -> str:
+        """Human text, e.g. ``hum 60 Hz at 10 dB SNR, narrowband-handset, g711-ulaw``."""
+        if self.is_clean:
+            return "clean"
+        parts = []
+        n = self.noise
+        if n is not None:
+            kind = {
+                "hum": f"hum {getattr(n, 'fundamental_hz', 0):g} Hz",
+                "tone": f"tone {getattr(n, 'freq_hz', 0):g} Hz",
+                "profile": f"{getattr(n, 'profile', '')} noise",
+                "file": f"noise from {Path(getattr(n, 'file', '')).name}",
+            }.get(n.type, f"{n.type} noise")
+            parts.append(f"{kind} at {self.snr_db:g} dB SNR")
+        if self.reverb is not None:
+            parts.append(f"reverb RT60 {self.reverb.rt60_s:g} s")
+        if self.device is not None:
+            parts.append(self.device.name)
+        if self.channel is not None:
+            parts.append(_channel_slug(self.channel) or "channel")
+        return ", ".join(parts)
+
+
+def _num(x: float) -> str:
+    s = f"{x:g}".replace(".", "p")
+    return s.replace("-", "m")
+
+
+def _noise_slug(n: Any) -> str:
+    if n.type == "hum":
+        return f"hum{_num(n.fundamental_hz)}"
+    if n.type == "tone":
+        return f"tone{_num(n.freq_hz)}"
+    if n.type == "file":
+        return "file-" + "".join(c if c.isalnum() else "-" for c in Path(n.file).stem)
+    if n.type == "profile":
+        return n.profile
+    return str(n.type)
+
+
+def _channel_slug(c: ChannelSpec) -> str:
+    parts = []
+    if c.band_hz is not None:
+        parts.append(f"band{_num(c.band_hz[0])}-{_num(c.band_hz[1])}")
+    if c.codec != "none":
+        codec = {"g711-ulaw": "g711u", "g711-alaw": "g711a"}.get(c.codec, c.codec)
+        if c.bitrate_kbps is not None:
+            codec += _num(c.bitrate_kbps) + "k"
+        parts.append(codec)
+    if c.clip_dbfs is not None:
+        parts.append(f"clip{_num(c.clip_dbfs)}")
+    return "_".join(parts)
+
+
+def _slug(
+    noise: Any,
+    snr_db: float | None,
+    device: DeviceSpec | None,
+    channel: ChannelSpec | None,
+    reverb: ReverbSpec | None,
+) -> str:
+    parts = []
+    if noise is not None:
+        parts.append(_noise_slug(noise))
+        parts.append(f"snr{_num(snr_db if snr_db is not None else 0)}")
+    if reverb is not None:
+        parts.append(f"rt{_num(reverb.rt60_s)}")
+    if device is not None:
+        d = device.name
+        if device.agc:
+            d += "-agc"
+        if device.clip_dbfs is not None:
+            d += f"-clip{_num(device.clip_dbfs)}"
+        parts.append(d)
+    if channel is not None:
+        ch = _channel_slug(channel)
+        if ch:
+            parts.append(ch)
+    return "_".join(parts) or CLEAN_ID
+
+
+@dataclass(frozen=True)
+class LoadedPack:
+    """A validated pack, where it came from, and its expanded conditions (clean first)."""
+
+    pack: Pack
+    path: Path
+    conditions: tuple[Condition, ...]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def manifest_path(self) -> Path:
+        return (self.base_dir / self.pack.corpus.manifest).resolve()
+
+    def condition(self, condition_id: str) -> Condition:
+        for c in self.conditions:
+            if c.id == condition_id:
+                return c
+        known = ", ".join(c.id for c in self.conditions)
+        raise ConfigError(f"{self.path}: no condition '{condition_id}'; the pack has: {known}")
+
+
+def _expand(pack: Pack, path: Path) -> tuple[Condition, ...]:
+    out: list[Condition] = [Condition(id=CLEAN_ID)]
+    for index, entry in enumerate(pack.conditions):
+        snrs = entry.snr_db if isinstance(entry.snr_db, list) else [entry.snr_db]
+        devices = entry.device if isinstance(entry.device, list) else [entry.device]
+        multi = len(snrs) * len(devices) > 1
+        for snr, device in product(snrs, devices):
+            slug = _slug(entry.noise, snr, device, entry.channel, entry.reverb)
+            if entry.id is None:
+                cid = slug
+            elif multi:
+                suffix = []
+                if len(snrs) > 1:
+                    suffix.append(f"snr{_num(snr if snr is not None else 0)}")
+                if len(devices) > 1:
+                    suffix.append(device.name if device is not None else "nodevice")
+                cid = "_".join([entry.id, *suffix])
+            else:
+                cid = entry.id
+            cond = Condition(
+                id=cid,
+                noise=entry.noise,
+                snr_db=snr,
+                device=device,
+                channel=entry.channel,
+                reverb=entry.reverb,
+            )
+            if cond.is_clean and cid != CLEAN_ID:
+                raise ConfigError(
+                    f"{path}: conditions[{index}]: '{cid}' is the clean reference, which is "
+                    "always present; remove it or give it noise, a device or a channel"
+                )
+            if cond.is_clean:
+                continue
+            out.append(cond)
+    if pack.grid is not None:
+        g = pack.grid
+        for noise, snr, device, channel in product(g.noise, g.snr_db, g.device, g.channel):
+            cid = _slug(noise, snr, device, channel, None)
+            out.append(Condition(id=cid, noise=noise, snr_db=snr, device=device, channel=channel))
+    seen: dict[str, Condition] = {}
+    unique: list[Condition] = []
+    for cond in out:
+        if cond.id in seen:
+            if seen[cond.id].spec() == cond.spec():
+                continue
+            raise ConfigError(
+                f"{path}: two different conditions share the id '{cond.id}'; give one of "
+                "them an explicit id:"
+            )
+        seen[cond.id] = cond
+        unique.append(cond)
+    return tuple(unique)
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    skip_next_tag = False
+    for part in loc:
+        if skip_next_tag and isinstance(part, str) and part in _NOISE_TYPES:
+            skip_next_tag = False
+            continue
+        skip_next_tag = part == "noise" or (isinstance(part, int) and out.endswith("noise"))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("DeviceSpec", "ChannelSpec", "list[nullable[DeviceSpec]]") or (
+            isinstance(part, str) and part.startswith(("nullable", "list[", "float", "none"))
+        ):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _validation_message(path: Path, exc: ValidationError) -> str:
+    lines = []
+    seen = set()
+    for err in exc.errors():
+        loc = _format_loc(tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key; check the spelling (see `lastmile schema` for allowed keys)"
+        elif err["type"] == "missing":
+            msg = "required but missing"
+        got = err.get("input")
+        text = f"{path}: {loc}: {msg}"
+        if err["type"] not in ("extra_forbidden", "missing") and not isinstance(got, dict | list):
+            text += f", got {got!r}"
+        if text not in seen:
+            seen.add(text)
+            lines.append(text)
+    return "\n".join(lines)
+
+
+def load_pack(path: str | Path) -> LoadedPack:
+    """Read, validate and expand a pack. Raises :class:`ConfigError` naming file and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: pack not found; give the path of a scenario YAML file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where}: invalid YAML ({exc})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level (name:, corpus:, ...)")
+    try:
+        pack = Pack.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(path, exc)) from exc
+    return LoadedPack(pack=pack, path=path.resolve(), conditions=_expand(pack, path))
+
+
+def pack_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a pack (what `lastmile schema` prints)."""
+    schema = Pack.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "lastmile scenario pack"
+    return schema
+
+
+def item_seed_sequence(seed: int, condition_id: str, utterance_id: str) -> np.random.SeedSequence:
+    """SeedSequence(entropy=sha256(f"{seed}/{condition_id}/{utterance_id}")) (DESIGN "Seeds")."""
+    digest = hashlib.sha256(f"{seed}/{condition_id}/{utterance_id}".encode()).hexdigest()
+    return np.random.SeedSequence(entropy=int(digest, 16))
+
+
+def item_seed_hex(seed: int, condition_id: str, utterance_id: str) -> str:
+    """The item seed's sha256 as hex: recorded with every result."""
+    return hashlib.sha256(f"{seed}/{condition_id}/{utterance_id}".encode()).hexdigest()
