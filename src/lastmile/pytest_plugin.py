@@ -1,10 +1,377 @@
-"""pytest plugin: scenario packs as regression tests against stored baselines."""
+"""pytest plugin: scenario packs as regression tests against stored baselines.
+
+``pytest --lastmile scenarios/`` (or ini ``lastmile_packs = scenarios/*.yaml``) collects each
+pack as test items: one per condition and one for the pack's fairness verdict. Baselines live
+beside the pack (``PACK.baseline.json``): a missing one is written and the test fails; a
+mismatch writes ``PACK.obtained.json``; ``--lastmile-update-baseline`` accepts the change.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+__all__ = ["BASELINE_SCHEMA_VERSION", "LastmileState", "compare_to_baseline", "make_baseline"]
+
+BASELINE_SCHEMA_VERSION = 1
+_OPTIONS = {
+    # option name: (ini name, help, type)
+    "asr": ("lastmile_asr", "ASR backend spec for pack tests (default: each pack's own).", str),
+    "workers": ("lastmile_workers", "Worker processes for pack runs (default 1).", int),
+    "out": ("lastmile_out", "Folder for pack run folders (default: a temporary folder).", str),
+    "limit": ("lastmile_limit", "At most N utterances per pack (round-robin over groups).", int),
+}
+
+
+@dataclass
+class PackOutcome:
+    """The run of one pack in this session and its comparison with the baseline."""
+
+    pack: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
+    baseline_status: str = ""  # "written", "matched", "regressed", "updated"
+    problems: dict[str, list[str]] = field(default_factory=dict)  # condition or "fairness"
+    error: str | None = None
+
+
+@dataclass
+class LastmileState:
+    """Plugin state for one session (kept in ``config.stash``)."""
+
+    outcomes: dict[Path, PackOutcome] = field(default_factory=dict)
+
+
+STATE_KEY = pytest.StashKey[LastmileState]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lastmile", "lastmile scenario packs")
-    group.addoption("--lastmile", action="store_true", help="Collect scenario packs as tests.")
+    group.addoption(
+        "--lastmile", action="store_true", help="Collect scenario pack YAML files as tests."
+    )
+    group.addoption(
+        "--lastmile-update-baseline",
+        action="store_true",
+        help="Accept the current results as the new baselines.",
+    )
+    for name, (ini, text, _kind) in _OPTIONS.items():
+        group.addoption(f"--lastmile-{name}", dest=f"lastmile_{name}", default=None, help=text)
+        parser.addini(ini, text, default=None)
+    parser.addini(
+        "lastmile_packs", "Globs of scenario packs to collect as tests.", type="args", default=[]
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lastmile: a scenario-pack test collected by lastmile")
+    config.stash[STATE_KEY] = LastmileState()
+
+
+def _setting(config: pytest.Config, name: str) -> Any:
+    ini, _text, kind = _OPTIONS[name]
+    value = config.getoption(f"lastmile_{name}")
+    if value is None:
+        value = config.getini(ini)
+    if value in (None, ""):
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise pytest.UsageError(
+            f"--lastmile-{name} / {ini}: expected {kind.__name__}, got {value!r}"
+        ) from None
+
+
+def _is_pack(config: pytest.Config, file_path: Path) -> bool:
+    if file_path.suffix not in (".yaml", ".yml") or file_path.name.endswith(".baseline.json"):
+        return False
+    rel = (
+        file_path.relative_to(config.rootpath).as_posix()
+        if file_path.is_relative_to(config.rootpath)
+        else file_path.as_posix()
+    )
+    globs = config.getini("lastmile_packs")
+    if any(fnmatch.fnmatch(rel, g) for g in globs):
+        return True
+    if not config.getoption("lastmile"):
+        return False
+    import yaml
+
+    try:
+        data = yaml.safe_load(file_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "corpus" in data and "name" in data
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if _is_pack(parent.config, file_path):
+        return PackFile.from_parent(parent, path=file_path)
+    return None
+
+
+class PackFile(pytest.File):
+    """A scenario pack: one item per condition and one for the fairness verdict."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from lastmile.errors import ConfigError
+        from lastmile.scenario.pack import load_pack
+
+        try:
+            loaded = load_pack(self.path)
+        except ConfigError as exc:
+            raise self.CollectError(str(exc)) from exc
+        for cond in loaded.conditions:
+            item = ConditionItem.from_parent(
+                self, name=f"condition[{cond.id}]", condition_id=cond.id
+            )
+            item.add_marker("lastmile")
+            yield item
+        fair = FairnessItem.from_parent(self, name="fairness")
+        fair.add_marker("lastmile")
+        yield fair
+
+
+class LastmileFailure(Exception):
+    """A pack test's failure, shown without a traceback."""
+
+
+class _PackItem(pytest.Item):
+    def outcome(self) -> PackOutcome:
+        state = self.config.stash[STATE_KEY]
+        pack = self.path
+        if pack not in state.outcomes:
+            state.outcomes[pack] = _run_and_compare(self.config, pack)
+        return state.outcomes[pack]
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, LastmileFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.name}::{self.name}"
+
+
+class ConditionItem(_PackItem):
+    def __init__(self, *, condition_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.condition_id = condition_id
+
+    def runtest(self) -> None:
+        out = self.outcome()
+        if out.error:
+            raise LastmileFailure(out.error)
+        if out.baseline_status == "written":
+            raise LastmileFailure(
+                f"no baseline for {self.path.name}: wrote {_baseline_path(self.path).name}; "
+                "check it in and run again"
+            )
+        problems = out.problems.get(self.condition_id, [])
+        if problems:
+            raise LastmileFailure(
+                "\n".join(problems) + f"\n(obtained results: {_obtained_path(self.path).name}; "
+                "accept with --lastmile-update-baseline)"
+            )
+
+
+class FairnessItem(_PackItem):
+    def runtest(self) -> None:
+        out = self.outcome()
+        if out.error:
+            raise LastmileFailure(out.error)
+        if out.baseline_status == "written":
+            raise LastmileFailure(
+                f"no baseline for {self.path.name}: wrote {_baseline_path(self.path).name}"
+            )
+        problems = out.problems.get("fairness", [])
+        if problems:
+            raise LastmileFailure("\n".join(problems))
+
+
+def _baseline_path(pack: Path) -> Path:
+    return pack.with_name(pack.stem + ".baseline.json")
+
+
+def _obtained_path(pack: Path) -> Path:
+    return pack.with_name(pack.stem + ".obtained.json")
+
+
+def make_baseline(summary: dict[str, Any]) -> dict[str, Any]:
+    """The part of a summary a baseline keeps: WER per condition × group with CI, flags."""
+    analysis = summary.get("analysis", {})
+    cells: dict[str, dict[str, Any]] = {}
+    flags: dict[str, Any] = {}
+    for cond in analysis.get("conditions", []):
+        flags[cond["id"]] = cond.get("flag")
+        for cell in cond.get("groups", []):
+            wer = cell.get("wer_pct") or {}
+            cells.setdefault(cond["id"], {})[cell["group"]] = {
+                "wer": wer.get("value"),
+                "ci_low": wer.get("ci_low"),
+                "ci_high": wer.get("ci_high"),
+            }
+    run = summary.get("run", {})
+    return {
+        "schema_version": BASELINE_SCHEMA_VERSION,
+        "pack": run.get("pack", {}).get("name"),
+        "backend": run.get("backend", {}).get("fingerprint"),
+        "normalizer": run.get("normalizer"),
+        "units": "WER in percent",
+        "cells": cells,
+        "flags": flags,
+    }
+
+
+def compare_to_baseline(
+    before: dict[str, Any], after: dict[str, Any], *, tolerance_pts: float
+) -> dict[str, list[str]]:
+    """Problems per condition (and ``fairness``): a WER rise beyond ``tolerance_pts`` that the
+    current CI also excludes, a newly flagged condition, a condition or group gone missing."""
+    problems: dict[str, list[str]] = {}
+    for cond, groups in after["cells"].items():
+        old_groups = before.get("cells", {}).get(cond)
+        if old_groups is None:
+            problems.setdefault(cond, []).append(
+                f"{cond}: not in the baseline (a new condition); accept it with "
+                "--lastmile-update-baseline"
+            )
+            continue
+        for group, now in groups.items():
+            old = old_groups.get(group)
+            if old is None or old.get("wer") is None or now.get("wer") is None:
+                if old is None:
+                    problems.setdefault(cond, []).append(
+                        f"{cond} / {group}: group not in the baseline"
+                    )
+                continue
+            rise = now["wer"] - old["wer"]
+            ci_low = now.get("ci_low")
+            beyond_ci = ci_low is None or old["wer"] < ci_low
+            if rise > tolerance_pts and beyond_ci:
+                problems.setdefault(cond, []).append(
+                    f"{cond} / {group}: WER rose from {old['wer']:.1f}% to {now['wer']:.1f}% "
+                    f"(+{rise:.1f} points; tolerance {tolerance_pts:g}"
+                    + (
+                        f", 95% CI now {ci_low:.1f}–{now.get('ci_high'):.1f}"
+                        if ci_low is not None
+                        else ""
+                    )
+                    + ")"
+                )
+    for cond in before.get("cells", {}):
+        if cond not in after["cells"]:
+            problems.setdefault(cond, []).append(f"{cond}: in the baseline but not in this run")
+    for cond, flag in after.get("flags", {}).items():
+        old_flag = before.get("flags", {}).get(cond)
+        if flag == "uneven" and old_flag != "uneven":
+            text = f"{cond}: newly flagged uneven (was {old_flag or 'absent'})"
+            problems.setdefault(cond, []).append(text)
+            problems.setdefault("fairness", []).append(text)
+    return problems
+
+
+def _run_and_compare(config: pytest.Config, pack: Path) -> PackOutcome:
+    import tempfile
+
+    from lastmile.errors import LastmileError
+    from lastmile.run import RunOptions, run_pack
+    from lastmile.scenario.pack import load_pack
+
+    out = PackOutcome(pack=pack)
+    base_out = _setting(config, "out")
+    root = Path(base_out) if base_out else Path(tempfile.mkdtemp(prefix="lastmile-pytest-"))
+    run_dir = root / pack.stem
+    n = 1
+    while (run_dir / "store.sqlite").exists():
+        n += 1
+        run_dir = root / f"{pack.stem}-{n}"
+    try:
+        result = run_pack(
+            pack,
+            RunOptions(
+                asr=_setting(config, "asr"),
+                out=run_dir,
+                limit=_setting(config, "limit"),
+                workers=_setting(config, "workers") or 1,
+            ),
+        )
+    except LastmileError as exc:
+        out.error = f"{pack}: {exc}"
+        return out
+    out.summary, out.run_dir = result.summary, result.run_dir
+    tolerance = load_pack(pack).pack.fairness.tolerance_pts
+    obtained = make_baseline(result.summary)
+    baseline_file = _baseline_path(pack)
+    if config.getoption("lastmile_update_baseline"):
+        baseline_file.write_text(json.dumps(obtained, indent=2, sort_keys=True) + "\n")
+        out.baseline_status = "updated"
+        return out
+    if not baseline_file.exists():
+        baseline_file.write_text(json.dumps(obtained, indent=2, sort_keys=True) + "\n")
+        out.baseline_status = "written"
+        return out
+    try:
+        before = json.loads(baseline_file.read_text())
+    except json.JSONDecodeError as exc:
+        out.error = f"{baseline_file}: not valid JSON ({exc}); delete it to write a new one"
+        return out
+    if before.get("schema_version") != BASELINE_SCHEMA_VERSION:
+        out.error = (
+            f"{baseline_file}: schema_version {before.get('schema_version')!r} is not "
+            f"{BASELINE_SCHEMA_VERSION}; regenerate it with --lastmile-update-baseline"
+        )
+        return out
+    out.problems = compare_to_baseline(before, obtained, tolerance_pts=tolerance)
+    if out.problems:
+        _obtained_path(pack).write_text(json.dumps(obtained, indent=2, sort_keys=True) + "\n")
+        out.baseline_status = "regressed"
+    else:
+        out.baseline_status = "matched"
+    return out
+
+
+@pytest.fixture
+def lastmile_run(tmp_path: Path) -> Callable[..., Any]:
+    """Run a pack programmatically: ``lastmile_run(pack, asr=None, limit=None, workers=1)``
+    returns a :class:`lastmile.run.RunResult` (its ``summary`` is summary.json's content)."""
+    from lastmile.run import RunOptions, run_pack
+
+    counter = {"n": 0}
+
+    def run(
+        pack: str | Path, *, asr: str | None = None, limit: int | None = None, workers: int = 1
+    ) -> Any:
+        counter["n"] += 1
+        return run_pack(
+            pack,
+            RunOptions(asr=asr, limit=limit, workers=workers, out=tmp_path / f"run{counter['n']}"),
+        )
+
+    return run
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or not state.outcomes:
+        return
+    terminalreporter.section("lastmile")
+    for pack, out in state.outcomes.items():
+        if out.error:
+            terminalreporter.write_line(f"{pack.name}: error: {out.error}")
+            continue
+        conds = out.summary.get("analysis", {}).get("conditions", [])
+        flagged = [c["id"] for c in conds if c.get("flag") == "uneven"]
+        n_prob = sum(len(v) for k, v in out.problems.items() if k != "fairness")
+        terminalreporter.write_line(
+            f"{pack.name}: baseline {out.baseline_status}; {len(conds)} conditions; "
+            f"{n_prob} regression(s); flagged uneven: {', '.join(flagged) or 'none'}; "
+            f"run folder {out.run_dir}"
+        )
