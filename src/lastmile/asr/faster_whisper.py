@@ -77,8 +77,6 @@ class FasterWhisperBackend:
                 "(no model.bin); convert one with ct2-transformers-converter or omit the "
                 "path to use the shipped tiny.en"
             )
-        from faster_whisper import WhisperModel
-
         self.model_path = path
         self.params: dict[str, Any] = {
             "beam_size": int(beam_size),
@@ -87,15 +85,27 @@ class FasterWhisperBackend:
             "device": device,
             "language": language,
         }
-        self._model = WhisperModel(
-            str(path), device=device, compute_type=compute_type, cpu_threads=int(cpu_threads)
-        )
+        self._loaded: Any = None
+
+    @property
+    def model(self) -> Any:
+        """The WhisperModel, loaded on first use (a fully cached run never loads it)."""
+        if self._loaded is None:
+            from faster_whisper import WhisperModel
+
+            self._loaded = WhisperModel(
+                str(self.model_path),
+                device=self.params["device"],
+                compute_type=self.params["compute_type"],
+                cpu_threads=self.params["cpu_threads"],
+            )
+        return self._loaded
 
     @classmethod
     def check(cls) -> str | None:
-        try:
-            import faster_whisper  # noqa: F401
-        except ImportError:
+        from importlib.util import find_spec
+
+        if find_spec("faster_whisper") is None:
             return "faster-whisper is not installed: run `pip install faster-whisper`"
         try:
             default_model_path()
@@ -131,7 +141,7 @@ class FasterWhisperBackend:
     def transcribe(self, batch: Sequence[np.ndarray]) -> list[str]:
         out = []
         for audio in batch:
-            segments, _info = self._model.transcribe(
+            segments, _info = self.model.transcribe(
                 np.ascontiguousarray(audio, dtype=np.float32),
                 language=self.params["language"],
                 task="transcribe",

@@ -1,0 +1,89 @@
+"""Run-engine costs on a fixed slice of the demo pack. Prints key=value lines:
+
+  overhead_ratio=  harness wall time (1 worker, cold) / the backend alone on the same audio
+  speedup_2w=      1-worker wall time / 2-worker wall time (cold)
+  rerun_ratio=     warm-cache rerun / cold run (2 workers)
+  vs_naive=        naive script (benchmarks/naive_loop.py) / lastmile cold (2 workers)
+  peak_rss_mb=     peak resident memory of this process and its workers
+
+Usage: python benchmarks/engine.py [--limit 14]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from naive_loop import naive_run
+
+from lastmile.asr import build_backend
+from lastmile.render.engine import Renderer
+from lastmile.resources import shipped_pack
+from lastmile.run import RunOptions, run_pack
+from lastmile.run.plan import load_pack_corpus
+from lastmile.scenario.pack import load_pack
+
+
+def backend_alone(limit: int) -> float:
+    """Seconds the backend alone needs for the slice's rendered audio (rendered beforehand)."""
+    loaded = load_pack(shipped_pack("demo"))
+    corpus = load_pack_corpus(loaded, limit=limit)
+    backend = build_backend("faster-whisper")
+    renderer = Renderer(loaded, sample_rate=backend.sample_rate)
+    audios = []
+    for utt in corpus.utterances:
+        speech, _ = renderer.load_speech(utt.audio)
+        audios += [renderer.render(speech, c, utterance_id=utt.id).audio for c in loaded.conditions]
+    t0 = time.perf_counter()
+    for audio in audios:
+        backend.transcribe([audio])
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--limit", type=int, default=14)
+    args = parser.parse_args()
+    pack = shipped_pack("demo")
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "cache.sqlite"
+
+        def run(name: str, workers: int, use_cache: bool) -> float:
+            t0 = time.perf_counter()
+            run_pack(
+                pack,
+                RunOptions(
+                    out=Path(tmp) / name,
+                    limit=args.limit,
+                    workers=workers,
+                    use_cache=use_cache,
+                    cache_path=cache,
+                ),
+            )
+            return time.perf_counter() - t0
+
+        alone = backend_alone(args.limit)
+        one = run("w1", 1, use_cache=False)
+        two = run("w2", 2, use_cache=True)  # cold: the cache is empty, and is filled
+        warm = run("warm", 2, use_cache=True)
+        naive, n_items, _wer = naive_run(args.limit)
+    rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"items={n_items}")
+    print(f"backend_alone_s={alone:.1f}")
+    print(f"wall_1w_s={one:.1f}")
+    print(f"wall_2w_s={two:.1f}")
+    print(f"wall_warm_s={warm:.2f}")
+    print(f"naive_s={naive:.1f}")
+    print(f"overhead_ratio={one / alone:.3f}")
+    print(f"speedup_2w={one / two:.2f}")
+    print(f"rerun_ratio={warm / two:.3f}")
+    print(f"vs_naive={naive / two:.2f}")
+    print(f"peak_rss_mb={max(rss_self, rss_children):.0f}")
+
+
+if __name__ == "__main__":
+    main()
