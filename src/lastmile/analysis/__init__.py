@@ -1,0 +1,38 @@
+"""Disaggregated analysis: pooled WER per condition × group, Δ from clean, disparity, tests, flags.
+
+See shared DESIGN, "Analysis", for the definitions. Entry point: :func:`analyze`.
+"""
+
+from lastmile.analysis.analyze import analyze, analyze_table
+from lastmile.analysis.counts import REQUIRED_ITEM_KEYS, CountTable, count_table
+from lastmile.analysis.result import (
+    FLAGS,
+    Analysis,
+    CellStats,
+    ConditionVerdict,
+    Estimate,
+    Flag,
+    Totals,
+)
+from lastmile.analysis.settings import FairnessSettings, Metric
+from lastmile.analysis.stats import benjamini_hochberg, permutation_p_value, speakers_needed
+
+__all__ = [
+    "FLAGS",
+    "REQUIRED_ITEM_KEYS",
+    "Analysis",
+    "CellStats",
+    "ConditionVerdict",
+    "CountTable",
+    "Estimate",
+    "FairnessSettings",
+    "Flag",
+    "Metric",
+    "Totals",
+    "analyze",
+    "analyze_table",
+    "benjamini_hochberg",
+    "count_table",
+    "permutation_p_value",
+    "speakers_needed",
+]

@@ -1,0 +1,47 @@
+import pytest
+from pydantic import ValidationError
+
+from lastmile.analysis import FairnessSettings
+
+
+def test_defaults_match_design():
+    s = FairnessSettings()
+    assert (s.threshold_pts, s.alpha, s.min_speakers, s.metric) == (5.0, 0.05, 3, "absolute")
+    assert (s.n_bootstrap, s.n_permutations, s.ci_level, s.tolerance_pts) == (
+        2000,
+        2000,
+        0.95,
+        2.0,
+    )
+
+
+def test_frozen_and_unknown_keys_rejected():
+    s = FairnessSettings()
+    with pytest.raises(ValidationError):
+        s.alpha = 0.1  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="extra"):
+        FairnessSettings(treshold_pts=5)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("alpha", 0.0),
+        ("alpha", 1.0),
+        ("min_speakers", 1),
+        ("threshold_pts", -1),
+        ("n_bootstrap", 10),
+        ("n_permutations", 5),
+        ("ci_level", 1.0),
+        ("metric", "ratio"),
+        ("threshold_pts", float("nan")),
+    ],
+)
+def test_ranges(field, value):
+    with pytest.raises(ValidationError):
+        FairnessSettings(**{field: value})
+
+
+def test_round_trips_from_yaml_mapping():
+    s = FairnessSettings.model_validate({"threshold_pts": 5, "alpha": 0.05, "min_speakers": 3})
+    assert FairnessSettings.model_validate(s.model_dump()) == s
