@@ -28,7 +28,7 @@ class FairnessSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     threshold_pts: float = Field(
-        5.0,
+        default=5.0,
         ge=0,
         le=1000,
         description=(
@@ -37,27 +37,38 @@ class FairnessSettings(BaseModel):
         ),
     )
     alpha: float = Field(
-        0.05, gt=0, lt=1, description="False discovery rate (Benjamini–Hochberg across conditions)."
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="False discovery rate (Benjamini–Hochberg across conditions).",
     )
     min_speakers: int = Field(
-        3,
+        default=3,
         ge=2,
         le=100_000,
         description="Fewest speakers a group needs in a condition; fewer gives insufficient-data.",
     )
     metric: Metric = Field(
-        "absolute",
+        default="absolute",
         description="Degradation Δ: absolute (WER − clean WER) or relative (WER / clean WER − 1).",
     )
     n_bootstrap: int = Field(
-        2000, ge=100, le=1_000_000, description="Speaker-cluster bootstrap draws B."
+        default=2000, ge=100, le=1_000_000, description="Speaker-cluster bootstrap draws B."
     )
     n_permutations: int = Field(
-        2000, ge=99, le=1_000_000, description="Permutations P of group labels across speakers."
+        default=2000,
+        ge=99,
+        le=1_000_000,
+        description="Permutations P of group labels across speakers.",
     )
-    ci_level: float = Field(0.95, gt=0.5, lt=1, description="Level of the percentile intervals.")
+    ci_level: float = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1,
+        description="Level of the percentile intervals (expanded for few speakers).",
+    )
     tolerance_pts: float = Field(
-        2.0,
+        default=2.0,
         ge=0,
         le=1000,
         description="Regression tolerance against a stored baseline (pytest plugin), same units.",

@@ -1,0 +1,119 @@
+"""summary.md: a CI job summary (GitHub step summary): headline, findings, condition × group."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any
+
+from lastmile.report.findings import condition_info, fmt_ci
+
+__all__ = ["headline", "render_markdown"]
+
+_FLAG_MARK = {
+    "uneven": "❌ uneven",
+    "inconclusive": "⚠️ inconclusive",
+    "insufficient-data": "❔ insufficient data",
+    "even": "✅ even",
+}
+
+
+def _md(text: object) -> str:
+    """Text safe inside a Markdown table cell (HTML-escaped, pipes and newlines removed)."""
+    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+def headline(summary: Mapping[str, Any]) -> str:
+    """One line: how many conditions are uneven / inconclusive, or that all are even."""
+    totals = summary["analysis"]["totals"]
+    n_deg = max(totals["n_conditions"] - 1, 0)
+    if totals["n_uneven"]:
+        return f"{totals['n_uneven']} of {n_deg} degraded conditions are uneven across groups"
+    if totals["n_inconclusive"]:
+        return (
+            f"no condition is shown uneven; {totals['n_inconclusive']} of {n_deg} are "
+            "inconclusive (need more speakers)"
+        )
+    if totals["n_insufficient_data"]:
+        n_bad = totals["n_insufficient_data"]
+        return f"no verdict for {n_bad} of {n_deg} conditions (too few speakers)"
+    return f"all {n_deg} degraded conditions degrade evenly across groups"
+
+
+def render_markdown(summary: Mapping[str, Any]) -> str:
+    """summary.md's text: headline, findings, a condition × group table (WER % and Δ),
+    the intervals in a collapsible block, and the run's identity."""
+    analysis = summary["analysis"]
+    run = summary.get("run", {})
+    info = condition_info(run)
+    groups = list(analysis["groups"])
+    level = f"{analysis['settings']['ci_level'] * 100:g}%"
+    delta_unit = "pts" if analysis["metric"] == "absolute" else "% rel."
+    pack = (run.get("pack") or {}).get("name", "?")
+    lines = [
+        f"## lastmile: {_md(pack)}",
+        "",
+        f"**{_md(headline(summary))}.**",
+        "",
+        "### Findings",
+        "",
+    ]
+    lines += [f"- {_md(sentence)}" for sentence in summary.get("findings", [])] or ["- (none)"]
+    lines += [
+        "",
+        f"### WER % by condition and group (Δ from clean, {delta_unit})",
+        "",
+        "| Condition | Verdict | Gap U ("
+        + level
+        + " CI) | q | "
+        + " | ".join(_md(g) for g in groups)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(groups),
+    ]
+    for cond in analysis["conditions"]:
+        label = info.get(cond["id"], {}).get("label", cond["id"])
+        cells = []
+        for cell in cond["groups"]:
+            wer = cell["wer_pct"]["value"]
+            text = "n/a" if wer is None else f"{wer:.1f}"
+            if not cond["is_clean"] and cell["delta_pts"]["value"] is not None:
+                text += f" ({cell['delta_pts']['value']:+.1f})"
+            if not cond["is_clean"] and cell["group"] == cond["worst_group"]:
+                text = f"**{text}**"
+            cells.append(text)
+        if cond["is_clean"]:
+            verdict, gap, q = "reference", "", ""
+        else:
+            verdict = _FLAG_MARK.get(cond["flag"], cond["flag"])
+            gap = fmt_ci(cond["disparity_pts"])
+            q = "" if cond["q_value"] is None else f"{cond['q_value']:.2g}"
+        lines.append(f"| {_md(label)} | {verdict} | {gap} | {q} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"<details><summary>{level} confidence intervals per cell</summary>",
+        "",
+        "| Condition | Group | Speakers | Items (failed) "
+        f"| WER % ({level} CI) | Δ {delta_unit} ({level} CI) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for cond in analysis["conditions"]:
+        label = info.get(cond["id"], {}).get("label", cond["id"])
+        for cell in cond["groups"]:
+            delta = "—" if cond["is_clean"] else fmt_ci(cell["delta_pts"], signed=True)
+            lines.append(
+                f"| {_md(label)} | {_md(cell['group'])} | {cell['n_speakers']} | "
+                f"{cell['n_items']} ({cell['n_failed']}) | {fmt_ci(cell['wer_pct'])} | {delta} |"
+            )
+    backend = run.get("backend") or {}
+    seed = (run.get("pack") or {}).get("seed", "?")
+    lines += [
+        "",
+        "</details>",
+        "",
+        f"Backend `{_md(backend.get('fingerprint', backend.get('name', '?')))}`, normalizer "
+        f"`{_md(run.get('normalizer', '?'))}`, seed {_md(seed)}, "
+        f"metric {analysis['metric']}, threshold {analysis['settings']['threshold_pts']:g}, "
+        f"FDR α {analysis['settings']['alpha']:g}.",
+        "",
+    ]
+    return "\n".join(lines)

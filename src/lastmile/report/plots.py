@@ -1,0 +1,189 @@
+"""Plots as PNG bytes (matplotlib, Agg canvas, no pyplot state): WER vs SNR per group for
+each noise setup, and a condition × group heatmap of Δ."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lastmile.report.findings import condition_info
+
+__all__ = ["Plot", "delta_heatmap", "snr_curves"]
+
+_SNR_TEXT = re.compile(r"\s*at\s+-?\d+(?:\.\d+)?\s*dB SNR", re.IGNORECASE)
+_DPI = 110
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A rendered figure: a title, alternative text and PNG bytes."""
+
+    title: str
+    alt: str
+    png: bytes
+
+
+def _figure(width_in: float, height_in: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI)
+    return buf.getvalue()
+
+
+def _colors(groups: list[str]) -> dict[str, Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"] if len(groups) <= 10 else colormaps["tab20"]
+    return {g: cmap(k % cmap.N) for k, g in enumerate(groups)}
+
+
+def _series(summary: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Conditions with an SNR grouped by everything but the SNR (one curve set each)."""
+    info = condition_info(summary.get("run", {}))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for cond in summary["analysis"]["conditions"]:
+        meta = info.get(cond["id"], {})
+        snr = meta.get("snr_db")
+        if cond["is_clean"] or not isinstance(snr, (int, float)):
+            continue
+        spec = meta.get("spec")
+        if isinstance(spec, Mapping):
+            key = json.dumps({k: v for k, v in spec.items() if k != "snr_db"}, sort_keys=True)
+        else:
+            key = str(meta.get("noise_family", cond["id"]))
+        out.setdefault(key, []).append({"cond": cond, "snr_db": float(snr), "meta": meta})
+    return out
+
+
+def snr_curves(summary: Mapping[str, Any]) -> list[Plot]:
+    """One plot per noise setup: pooled WER % (with CI error bars) against SNR, a line per
+    group, the group's clean WER as a dashed line. Empty list when no condition has an SNR."""
+    analysis = summary["analysis"]
+    groups = list(analysis["groups"])
+    colors = _colors(groups)
+    clean = next(c for c in analysis["conditions"] if c["is_clean"])
+    clean_wer = {cell["group"]: cell["wer_pct"]["value"] for cell in clean["groups"]}
+    level = f"{analysis['settings']['ci_level'] * 100:g}%"
+    plots = []
+    for points in _series(summary).values():
+        points.sort(key=lambda p: p["snr_db"])
+        snrs = sorted({p["snr_db"] for p in points})
+        step = min((b - a for a, b in itertools.pairwise(snrs)), default=10.0)
+        family = str(points[0]["meta"].get("noise_family", ""))
+        title = _SNR_TEXT.sub("", str(points[0]["meta"].get("label", family))).strip(" ,")
+        title = title or family or "noise"
+        fig = _figure(6.4, 3.9)
+        ax = fig.add_subplot()
+        for k, group in enumerate(groups):
+            offset = (k - (len(groups) - 1) / 2) * 0.06 * step
+            xs, ys, lows, highs = [], [], [], []
+            for p in points:
+                cell = next((c for c in p["cond"]["groups"] if c["group"] == group), None)
+                wer = None if cell is None else cell["wer_pct"]
+                if wer is None or wer["value"] is None:
+                    continue
+                xs.append(p["snr_db"] + offset)
+                ys.append(wer["value"])
+                lo = wer["ci_low"] if wer["ci_low"] is not None else wer["value"]
+                hi = wer["ci_high"] if wer["ci_high"] is not None else wer["value"]
+                lows.append(max(wer["value"] - lo, 0.0))
+                highs.append(max(hi - wer["value"], 0.0))
+            if not xs:
+                continue
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=[lows, highs],
+                marker="o",
+                ms=4,
+                capsize=3,
+                lw=1.5,
+                color=colors[group],
+                label=group,
+            )
+            base = clean_wer.get(group)
+            if base is not None and math.isfinite(base):
+                ax.axhline(base, color=colors[group], ls="--", lw=0.9, alpha=0.7)
+        ax.set_xlabel("SNR (dB)")
+        ax.set_ylabel("WER (%)")
+        ax.set_title(f"{title}: WER vs SNR (bars: {level} CI; dashed: clean)", fontsize=10)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(title=str(summary.get("run", {}).get("group_by") or "group"), fontsize=8)
+        plots.append(
+            Plot(
+                title=title,
+                alt=f"WER versus SNR for {title}, one line per group, with {level} intervals",
+                png=_png(fig),
+            )
+        )
+    return plots
+
+
+def delta_heatmap(summary: Mapping[str, Any]) -> Plot | None:
+    """Condition × group heatmap of Δ (points), flagged rows marked; ``None`` if there is no
+    degraded condition."""
+    import numpy as np
+
+    analysis = summary["analysis"]
+    info = condition_info(summary.get("run", {}))
+    conditions = [c for c in analysis["conditions"] if not c["is_clean"]]
+    if not conditions:
+        return None
+    groups = list(analysis["groups"])
+    values = np.full((len(conditions), len(groups)), np.nan)
+    for i, cond in enumerate(conditions):
+        for cell in cond["groups"]:
+            value = cell["delta_pts"]["value"]
+            if value is not None:
+                values[i, groups.index(cell["group"])] = value
+    labels = []
+    for cond in conditions:
+        label = str(info.get(cond["id"], {}).get("label", cond["id"]))
+        label = label if len(label) <= 48 else label[:47] + "…"
+        mark = {"uneven": "  [uneven]", "inconclusive": "  [inconclusive]"}.get(cond["flag"], "")
+        labels.append(label + mark)
+    finite = values[np.isfinite(values)]
+    limit = float(np.max(np.abs(finite))) if finite.size else 1.0
+    limit = limit or 1.0
+    width = min(3.5 + 1.0 * len(groups) + 0.07 * max(len(s) for s in labels), 16.0)
+    fig = _figure(width, min(1.6 + 0.38 * len(conditions), 30.0))
+    ax = fig.add_subplot()
+    from matplotlib import colormaps
+
+    cmap = colormaps["RdBu_r"].with_extremes(bad="#dddddd")
+    image = ax.imshow(
+        np.ma.masked_invalid(values), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto"
+    )
+    ax.set_xticks(range(len(groups)), labels=groups, rotation=30 if len(groups) > 5 else 0)
+    ax.set_yticks(range(len(conditions)), labels=labels, fontsize=8)
+    for i in range(len(conditions)):
+        for j in range(len(groups)):
+            value = values[i, j]
+            text = "n/a" if not np.isfinite(value) else f"{value:+.1f}"
+            dark = np.isfinite(value) and abs(value) > 0.6 * limit
+            ax.text(
+                j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black"
+            )
+    unit = "WER points" if analysis["metric"] == "absolute" else "% relative change"
+    fig.colorbar(image, ax=ax, label=f"Δ from clean ({unit})", shrink=0.9)
+    ax.set_title("Degradation Δ by condition and group", fontsize=10)
+    return Plot(
+        title="Degradation by condition and group",
+        alt=f"Heatmap of the degradation from clean ({unit}) for every condition and group",
+        png=_png(fig),
+    )

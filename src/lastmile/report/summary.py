@@ -1,0 +1,77 @@
+"""summary.json: run metadata, the analysis and plain-language findings, versioned."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from lastmile import __version__
+from lastmile.analysis import FairnessSettings, analyze
+from lastmile.errors import ConfigError
+from lastmile.report.findings import findings
+from lastmile.report.run_folder import RunFolder, load_run
+
+__all__ = ["SUMMARY_SCHEMA_VERSION", "build_summary", "summarize", "summary_schema"]
+
+SUMMARY_SCHEMA_VERSION = 1
+"""Version of summary.json's layout (``lastmile/schemas/summary.schema.json``)."""
+
+
+def summary_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of summary.json, as shipped with the package."""
+    text = (resources.files("lastmile") / "schemas" / "summary.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def summarize(folder: RunFolder) -> dict[str, Any]:
+    """summary.json's content for an already loaded :class:`RunFolder`."""
+    meta = folder.meta
+    run_json = folder.path / "run.json"
+    try:
+        settings = FairnessSettings.model_validate(meta.get("fairness") or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"fairness.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{run_json}: {problems}; fix the pack's fairness: block") from None
+    seed = (meta.get("pack") or {}).get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"{run_json}: pack.seed: expected a whole number >= 0, got {seed!r}")
+    if not folder.items:
+        raise ConfigError(
+            f"{folder.path / 'items.csv'}: no items; the run finished nothing. Rerun the pack "
+            f"or resume it (lastmile run PACK --resume {folder.path})"
+        )
+    try:
+        analysis = analyze(
+            folder.items,
+            clean_condition_id=str(meta["clean_condition_id"]),
+            settings=settings,
+            seed=seed,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{folder.path / 'items.csv'}: {exc}") from exc
+    summary: dict[str, Any] = {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "generated_by": {"lastmile": __version__},
+        "run": meta,
+        "analysis": analysis.to_dict(),
+        "findings": [],
+    }
+    summary["findings"] = findings(summary)
+    return summary
+
+
+def build_summary(run_dir: str | Path) -> dict[str, Any]:
+    """Read ``run_dir`` (run.json + items.csv), analyse it and return summary.json's content:
+    ``{"schema_version", "generated_by", "run", "analysis", "findings"}``.
+
+    Deterministic: the analysis seed is the pack's seed, so rebuilding gives the same file.
+    Raises :class:`~lastmile.errors.ConfigError` for an incomplete or newer run folder.
+    """
+    return summarize(load_run(run_dir))

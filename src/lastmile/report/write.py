@@ -1,0 +1,52 @@
+"""Writing summary.json, summary.md and report.html into a run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lastmile.report.html import render_html
+from lastmile.report.markdown import render_markdown
+from lastmile.report.run_folder import load_examples
+from lastmile.report.summary import build_summary
+
+__all__ = ["write_reports", "write_text_atomic"]
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_reports(
+    run_dir: str | Path,
+    *,
+    summary: Mapping[str, Any] | None = None,
+    html: bool = True,
+    md: bool = True,
+) -> list[Path]:
+    """Write ``summary.json`` (always), ``summary.md`` and ``report.html`` into ``run_dir``.
+
+    ``summary`` defaults to :func:`lastmile.report.build_summary` of ``run_dir``. Returns the
+    paths written, in that order.
+    """
+    folder = Path(run_dir)
+    data = dict(summary) if summary is not None else build_summary(folder)
+    written = [
+        write_text_atomic(
+            folder / "summary.json",
+            json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+        )
+    ]
+    if md:
+        written.append(write_text_atomic(folder / "summary.md", render_markdown(data)))
+    if html:
+        page = render_html(data, examples=load_examples(folder))
+        written.append(write_text_atomic(folder / "report.html", page))
+    return written
