@@ -108,3 +108,34 @@ def test_write_reports_flags(tmp_path):
     written = write_reports(folder, html=False, md=False)
     assert [p.name for p in written] == ["summary.json"]
     assert not (folder / "report.html").exists()
+
+
+def _keep_rows(folder, keep) -> None:
+    import csv
+
+    with (folder / "items.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with (folder / "items.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if keep(r))
+
+
+def test_clean_only_run_reports_without_plots(tmp_path):
+    folder = write_run(tmp_path / "r", examples=False)
+    _keep_rows(folder, lambda r: r["condition_id"] == "clean")
+    summary = build_summary(folder)
+    assert summary["findings"] == ["Overall WER on clean speech is 6.0%."]
+    paths = write_reports(folder, summary=summary)
+    page = paths[-1].read_text(encoding="utf-8")
+    assert "only the clean condition was run" in page
+    assert "data:image/png" not in page
+
+
+def test_single_group_gets_no_verdict(tmp_path):
+    folder = write_run(tmp_path / "r", examples=False)
+    _keep_rows(folder, lambda r: r["group"] == "us")
+    summary = build_summary(folder)
+    flags = {c["flag"] for c in summary["analysis"]["conditions"] if not c["is_clean"]}
+    assert flags == {"insufficient-data"}
+    assert "fewer than two groups" in " ".join(summary["findings"])

@@ -5,7 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["condition_info", "findings", "fmt_ci", "fmt_range", "overall_wer_pct"]
+__all__ = [
+    "condition_info",
+    "findings",
+    "fmt_ci",
+    "fmt_range",
+    "is_worst",
+    "overall_wer_pct",
+]
+
+
+def is_worst(condition: Mapping[str, Any], group: str) -> bool:
+    """True for the worst group of a degraded condition with a positive disparity."""
+    gap = condition["disparity_pts"]["value"]
+    return (
+        not condition["is_clean"]
+        and gap is not None
+        and gap > 0
+        and group == condition["worst_group"]
+    )
 
 
 def fmt_range(low: float, high: float) -> str:
@@ -142,11 +160,14 @@ def findings(summary: Mapping[str, Any]) -> list[str]:
             rated.append((wer, cond))
     if clean_wer is not None and rated:
         worst_wer, worst_cond = max(rated, key=lambda pair: pair[0])
-        out.append(
-            f"Overall WER goes from {clean_wer:.1f}% on clean speech to {worst_wer:.1f}% under "
-            f"{label(worst_cond)}, the hardest of {len(conditions)} condition"
-            f"{'s' if len(conditions) != 1 else ''}."
-        )
+        if abs(worst_wer - clean_wer) < 0.05:
+            out.append(f"Overall WER stays at {clean_wer:.1f}% in every condition.")
+        else:
+            out.append(
+                f"Overall WER goes from {clean_wer:.1f}% on clean speech to {worst_wer:.1f}% "
+                f"under {label(worst_cond)}, the hardest of {len(conditions)} condition"
+                f"{'s' if len(conditions) != 1 else ''}."
+            )
     elif clean_wer is not None:
         out.append(f"Overall WER on clean speech is {clean_wer:.1f}%.")
     totals = analysis["totals"]

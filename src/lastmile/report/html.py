@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lastmile.report.findings import condition_info, fmt_ci
+from lastmile.report.findings import condition_info, fmt_ci, is_worst
 from lastmile.report.markdown import headline
 from lastmile.report.plots import Plot, delta_heatmap, snr_curves
 from lastmile.report.run_folder import Example
@@ -84,6 +84,7 @@ class _AudioBudget:
         self.skipped: list[str] = []
 
     def tag(self, path: Path) -> str:
+        """An ``<audio controls>`` element with the file as a data URI, or a note."""
         mime = _MIME.get(path.suffix.lower())
         try:
             size = path.stat().st_size
@@ -184,7 +185,7 @@ def _conditions_section(summary: Mapping[str, Any], labels: Mapping[str, str]) -
             "</tr></thead><tbody>"
         )
         for cell in cond["groups"]:
-            worst = not cond["is_clean"] and cell["group"] == cond["worst_group"]
+            worst = is_worst(cond, cell["group"])
             delta = "—" if cond["is_clean"] else fmt_ci(cell["delta_pts"], signed=True)
             parts.append(
                 f"<tr{' class=worst' if worst else ''}><td>{_e(cell['group'])}</td>"

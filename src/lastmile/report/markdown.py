@@ -6,7 +6,7 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from lastmile.report.findings import condition_info, fmt_ci
+from lastmile.report.findings import condition_info, fmt_ci, is_worst
 
 __all__ = ["headline", "render_markdown"]
 
@@ -27,6 +27,8 @@ def headline(summary: Mapping[str, Any]) -> str:
     """One line: how many conditions are uneven / inconclusive, or that all are even."""
     totals = summary["analysis"]["totals"]
     n_deg = max(totals["n_conditions"] - 1, 0)
+    if n_deg == 0:
+        return "only the clean condition was run: nothing to compare"
     if totals["n_uneven"]:
         return f"{totals['n_uneven']} of {n_deg} degraded conditions are uneven across groups"
     if totals["n_inconclusive"]:
@@ -78,7 +80,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             text = "n/a" if wer is None else f"{wer:.1f}"
             if not cond["is_clean"] and cell["delta_pts"]["value"] is not None:
                 text += f" ({cell['delta_pts']['value']:+.1f})"
-            if not cond["is_clean"] and cell["group"] == cond["worst_group"]:
+            if is_worst(cond, cell["group"]):
                 text = f"**{text}**"
             cells.append(text)
         if cond["is_clean"]:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lastmile.report.findings import condition_info, fmt_ci
+from lastmile.report.findings import condition_info, fmt_ci, is_worst
 
 __all__ = ["FLAG_STYLES", "print_summary", "summary_table"]
 
@@ -41,7 +41,7 @@ def summary_table(summary: Mapping[str, Any]) -> Table:
     table.add_column("Spk", justify="right", no_wrap=True)
     table.add_column(f"WER % ({level} CI)", justify="right", no_wrap=True)
     table.add_column(f"{delta_unit} ({level} CI)", justify="right", no_wrap=True)
-    table.add_column("Verdict", no_wrap=True)
+    table.add_column("Verdict", overflow="fold", min_width=14)
     for cond in analysis["conditions"]:
         label = info.get(cond["id"], {}).get("label", cond["id"])
         verdict_lines: list[Text]
@@ -53,9 +53,10 @@ def summary_table(summary: Mapping[str, Any]) -> Table:
             if cond["disparity_pts"]["value"] is not None:
                 verdict_lines.append(Text(f"U {fmt_ci(cond['disparity_pts'])}"))
             if cond["q_value"] is not None:
-                verdict_lines.append(Text(f"q = {cond['q_value']:.2g}"))
-            if cond.get("speakers_needed_per_group"):
-                verdict_lines.append(Text(f"need ~{cond['speakers_needed_per_group']} spk/grp"))
+                q_text = f"q {cond['q_value']:.2g}"
+                if cond.get("speakers_needed_per_group"):
+                    q_text += f", need ~{cond['speakers_needed_per_group']} spk/group"
+                verdict_lines.append(Text(q_text))
         groups = cond["groups"]
         rows = max(len(groups), 1)
         if len(verdict_lines) > rows:  # fold the extra lines into the last row
@@ -64,10 +65,10 @@ def summary_table(summary: Mapping[str, Any]) -> Table:
                 Text(" ").join(verdict_lines[rows - 1 :]),
             ]
         for k, cell in enumerate(groups):
-            is_worst = not cond["is_clean"] and cell["group"] == cond["worst_group"]
+            worst = is_worst(cond, cell["group"])
             table.add_row(
                 Text(label) if k == 0 else "",
-                Text(cell["group"], style="bold" if is_worst else ""),
+                Text(cell["group"], style="bold" if worst else ""),
                 str(cell["n_speakers"]),
                 fmt_ci(cell["wer_pct"]),
                 "—" if cond["is_clean"] else fmt_ci(cell["delta_pts"], signed=True),
