@@ -1,13 +1,12 @@
 import json
 
+import jsonschema
 import pytest
 
 from lastmile.errors import ConfigError
 from lastmile.report import build_summary, load_run, summary_schema, write_reports
 
 from ._factory import run_meta, write_run
-
-jsonschema = pytest.importorskip("jsonschema")
 
 
 def test_summary_validates_against_the_shipped_schema(built_run):
