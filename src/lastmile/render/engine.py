@@ -85,6 +85,14 @@ class Renderer:
             self._devices[name] = resolve_device(name, search_dirs=self._search_dirs())
         return self._devices[name]
 
+    def _profile_file(self, name: str) -> Path | None:
+        for folder in self._search_dirs():
+            for suffix in (".yaml", ".yml"):
+                candidate = folder / f"{name}{suffix}"
+                if candidate.is_file():
+                    return candidate
+        return None
+
     def condition_key(self, condition: Condition) -> str:
         """The condition spec plus digests of the files it refers to (cache key part)."""
         parts = [condition.spec_json(), f"render_rate={self.render_rate}"]
@@ -92,18 +100,11 @@ class Renderer:
         if noise is not None and noise.type == "file":
             parts.append(_file_digest(self.loaded.base_dir / noise.file))
         if noise is not None and noise.type == "profile":
-            from lastmile.profiles import find_profile_file
-
-            parts.append(_file_digest(find_profile_file(noise.profile, self._search_dirs())))
+            found = self._profile_file(noise.profile)
+            parts.append(_file_digest(found) if found else "missing:" + noise.profile)
         if condition.device is not None:
-            from lastmile.profiles import find_profile_file
-
-            try:
-                parts.append(
-                    _file_digest(find_profile_file(condition.device.name, self._search_dirs()))
-                )
-            except LookupError:
-                parts.append("preset:" + condition.device.name)
+            found = self._profile_file(condition.device.name)
+            parts.append(_file_digest(found) if found else "preset:" + condition.device.name)
         return "|".join(parts)
 
     def validate_condition(self, condition: Condition) -> None:

@@ -1,0 +1,126 @@
+"""The run engine with the real default backend: workers, cache, resume, failures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from helpers import demo_rows, demo_subset_pack
+
+from lastmile.run import RunOptions, TranscriptCache, run_pack
+
+VOLATILE = {"decode_s", "cached"}
+
+
+def _items(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "items.csv").open() as fh:
+        return [{k: v for k, v in row.items() if k not in VOLATILE} for row in csv.DictReader(fh)]
+
+
+def _analysis(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())["analysis"]
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rows = demo_rows(groups=("us", "caribbean", "gb-rp"), per_group=2)
+    return demo_subset_pack(
+        tmp_path_factory.mktemp("pack"),
+        rows,
+        seed=11,
+        fairness={"n_bootstrap": 200, "n_permutations": 199},
+        conditions=[{"noise": "pink", "snr_db": 5}],
+    )
+
+
+def test_one_and_two_workers_give_identical_results_and_cache_hits(pack: Path, tmp_path: Path):
+    cache = tmp_path / "cache.sqlite"
+    one = run_pack(pack, RunOptions(out=tmp_path / "w1", workers=1, use_cache=False))
+    two = run_pack(pack, RunOptions(out=tmp_path / "w2", workers=2, cache_path=cache))
+    assert one.n_items == two.n_items == 12
+    assert one.n_failed == two.n_failed == 0
+    assert _items(one.run_dir) == _items(two.run_dir)
+    assert _analysis(one.run_dir) == _analysis(two.run_dir)
+    assert two.n_cached == 0
+    # a warm rerun: every item from the cache, nothing decoded, same results
+    warm = run_pack(pack, RunOptions(out=tmp_path / "warm", workers=2, cache_path=cache))
+    assert warm.n_cached == 12
+    assert warm.backend_s == 0.0
+    assert _items(warm.run_dir) == _items(one.run_dir)
+    assert TranscriptCache(cache).info()["entries"] == 12
+
+
+def test_killed_run_resumes_with_nothing_lost_or_counted_twice(pack: Path, tmp_path: Path):
+    reference = run_pack(pack, RunOptions(out=tmp_path / "ref", workers=1, use_cache=False))
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lastmile.cli", "run", str(pack), "--out", str(out),
+         "--workers", "1", "--no-cache", "-q"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    store = out / "store.sqlite"
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if store.exists():
+            try:
+                with sqlite3.connect(store) as conn:
+                    done = conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+            except sqlite3.OperationalError:
+                done = 0
+            if done >= 4:
+                break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 4 <= done < 12
+    assert not (out / "summary.json").exists()
+    resumed = run_pack(pack, RunOptions(resume=out, workers=1, use_cache=False))
+    items = _items(resumed.run_dir)
+    assert len(items) == 12
+    assert len({r["item_id"] for r in items}) == 12
+    assert items == _items(reference.run_dir)
+    assert _analysis(resumed.run_dir) == _analysis(reference.run_dir)
+
+
+def test_backend_failure_on_one_item_is_retried_then_recorded(pack: Path, tmp_path: Path):
+    # A real program as the backend: it fails on the noisy items, and counts its calls.
+    script = tmp_path / "flaky_asr.py"
+    calls = tmp_path / "calls.txt"
+    script.write_text(textwrap.dedent(f"""
+        import sys, numpy as np, soundfile as sf
+        audio, rate = sf.read(sys.argv[1])
+        with open({str(calls)!r}, "a") as fh:
+            fh.write("x")
+        # the demo utterances start with ~0.15 s of silence; pink noise at 5 dB fills it
+        lead = audio[: int(0.04 * rate)]
+        if np.sqrt(np.mean(lead ** 2)) > 1e-3:
+            sys.exit("simulated decoder crash")
+        print("take one capsule twice a day")
+    """))
+    spec = {"name": "command", "argument": f"{sys.executable} {script} {{wav}}"}
+    result = run_pack(pack, RunOptions(asr=spec, out=tmp_path / "flaky", workers=1,
+                                       use_cache=False, retries=2))
+    rows = _items(result.run_dir)
+    failed = [r for r in rows if r["error"]]
+    ok = [r for r in rows if not r["error"]]
+    assert {r["condition_id"] for r in failed} == {"pink_snr5"}
+    assert len(failed) == 6 and len(ok) == 6
+    assert "simulated decoder crash" in failed[0]["error"]
+    assert result.n_failed == 6
+    # per utterance: one batch call of 2 items, then the noisy item alone 1 + 2 retries
+    # and the clean item alone once
+    assert len(calls.read_text()) == 6 * (2 + 3 + 1)
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["analysis"]["totals"]["n_failed"] == 6

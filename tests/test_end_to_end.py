@@ -1,0 +1,46 @@
+"""End to end with the real default backend (Whisper tiny.en through faster-whisper)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from helpers import demo_rows, demo_subset_pack
+
+from lastmile.cli import cli
+
+
+def test_three_us_utterances_two_conditions(tmp_path: Path):
+    rows = [r for r in demo_rows(groups=("us",), per_group=3)][:3]
+    assert len(rows) == 3
+    pack = demo_subset_pack(
+        tmp_path / "pack",
+        rows,
+        seed=5,
+        conditions=[{"noise": {"type": "hum", "fundamental_hz": 60}, "snr_db": 10}],
+    )
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        cli, ["run", str(pack), "--out", str(out), "--workers", "1", "-q"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code in (0, 1), result.output
+    with (out / "items.csv").open() as fh:
+        items = list(csv.DictReader(fh))
+    assert len(items) == 6
+    assert all(not r["error"] for r in items)
+    clean = [r for r in items if r["condition_id"] == "clean"]
+    errors = sum(int(r["substitutions"]) + int(r["deletions"]) + int(r["insertions"])
+                 for r in clean)
+    words = sum(int(r["n_ref"]) for r in clean)
+    assert words > 10
+    assert errors / words < 0.3, [r["hypothesis_raw"] for r in clean]
+    hum = [r for r in items if r["condition_id"] != "clean"]
+    assert all(abs(float(r["achieved_snr_db"]) - 10) < 0.05 for r in hum)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["normalizer"] == "default"
+    assert "Pooled" in result.output or "clean" in result.output
+    for name in ("summary.md", "report.html", "run.json"):
+        assert (out / name).is_file()
