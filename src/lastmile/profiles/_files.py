@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ValidationError
 
@@ -15,6 +16,7 @@ from lastmile.errors import ConfigError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "atomic_write_audio",
     "atomic_write_bytes",
     "atomic_write_text",
     "dump_profile_yaml",
@@ -54,6 +56,14 @@ def dump_profile_yaml(model: BaseModel, *, header: str) -> str:
     return comment + body
 
 
+def _default_mode() -> int:
+    """Permissions a plain ``open(..., "w")`` would give (0666 less the umask); temporary
+    files are created 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename,
     so a reader never sees half a file and a failure leaves the old file (or none)."""
@@ -63,6 +73,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -73,6 +84,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
 def atomic_write_text(path: Path, text: str) -> Path:
     """:func:`atomic_write_bytes` for UTF-8 text."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_audio(path: Path, samples: np.ndarray, *, sample_rate: int) -> Path:
+    """:func:`lastmile.audio.io.write_audio` through a temporary file and a rename."""
+    from lastmile.audio.io import write_audio
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write_audio(tmp, samples, sample_rate=sample_rate)
+        os.chmod(tmp, _default_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def read_profile_mapping(path: Path, *, kind: str) -> dict[str, Any]:

@@ -471,15 +471,15 @@ def _sites() -> dict[str, SiteSpec]:
             hums=(
                 HumSpec(
                     31.5,
-                    (-40.0, -36.0, -47.0, -45.0, -55.0),
-                    drift_rms_hz=0.8,
+                    (-37.0, -34.0, -43.0, -41.0, -50.0),
+                    drift_rms_hz=0.25,
                     drift_timescale_s=8.0,
                 ),
             ),
             broadband=(
                 BroadbandSpec(
-                    -30.0,
-                    slope_db_per_octave=-7.0,
+                    -32.0,
+                    slope_db_per_octave=-6.0,
                     low_cut_hz=20,
                     high_cut_hz=3000,
                     wander_db=0.7,
