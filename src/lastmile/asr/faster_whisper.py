@@ -20,7 +20,7 @@ from lastmile.errors import BackendError, ConfigError
 
 __all__ = ["FasterWhisperBackend", "default_model_path"]
 
-_PARAMS = {"beam_size", "compute_type", "cpu_threads", "device", "language"}
+_PARAMS = {"beam_size", "compute_type", "cpu_threads", "device", "language", "max_tokens_per_s"}
 
 
 def default_model_path() -> Path:
@@ -52,7 +52,10 @@ class FasterWhisperBackend:
     """``faster-whisper[:MODEL_DIR][?beam_size=N&compute_type=int8&cpu_threads=1]``.
 
     Decoding is deterministic: language en, temperature 0 only, no conditioning on previous
-    text, a fixed beam, no VAD filter, no timestamps.
+    text, a fixed beam, no VAD filter, no timestamps. Greedy decoding without temperature
+    fallback can loop ("the the the ..."); the output is capped at ``max_tokens_per_s`` tokens
+    per second of audio (+ 10; default 6, far above any speaking rate; 0 disables) so one
+    looping item cannot dominate a pooled WER. The cap is part of the fingerprint.
     """
 
     name = "faster-whisper"
@@ -67,6 +70,7 @@ class FasterWhisperBackend:
         cpu_threads: int = 1,
         device: str = "cpu",
         language: str = "en",
+        max_tokens_per_s: float = 6.0,
     ) -> None:
         if beam_size < 1:
             raise ConfigError(f"faster-whisper: beam_size must be >= 1, got {beam_size}")
@@ -84,6 +88,7 @@ class FasterWhisperBackend:
             "cpu_threads": int(cpu_threads),
             "device": device,
             "language": language,
+            "max_tokens_per_s": float(max_tokens_per_s),
         }
         self._loaded: Any = None
 
@@ -140,7 +145,9 @@ class FasterWhisperBackend:
 
     def transcribe(self, batch: Sequence[np.ndarray]) -> list[str]:
         out = []
+        per_s = self.params["max_tokens_per_s"]
         for audio in batch:
+            cap = int(per_s * audio.size / self.sample_rate) + 10 if per_s > 0 else 448
             segments, _info = self.model.transcribe(
                 np.ascontiguousarray(audio, dtype=np.float32),
                 language=self.params["language"],
@@ -151,6 +158,7 @@ class FasterWhisperBackend:
                 condition_on_previous_text=False,
                 vad_filter=False,
                 without_timestamps=True,
+                max_new_tokens=min(cap, 440),
             )
             out.append(" ".join(s.text.strip() for s in segments).strip())
         return out
