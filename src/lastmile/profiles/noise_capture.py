@@ -500,6 +500,8 @@ def _event_shape(x: np.ndarray, train: _Train, *, sample_rate: int) -> _EventSha
     s_ev_t = _esd_windows(x, t_starts, length=tight, sample_rate=fs, n_fft=n_fft_t, window=window)
     window_s = float(np.sum(window**2)) / fs
     esd_t = np.maximum(s_ev_t - s_all_t, 0.0) / (captured - window_s / period)
+    # where the events add under 5 % to the average power, the estimate is noise: drop it
+    esd_t[esd_t / period < 0.05 * s_all_t / window_s] = 0.0
     freqs_t = np.fft.rfftfreq(n_fft_t, 1 / fs)
     total_energy = float(np.sum(esd_t) * (freqs_t[1] - freqs_t[0]))
     if total_energy <= 0:
@@ -822,7 +824,9 @@ def _tone_peaks(
             hi -= 1
         excess = np.maximum(psd[lo:hi] - bg[lo:hi], 0.0)
         power = float(np.sum(excess) * df)
-        if power <= 0:
+        # the region as a whole must stand 3 dB above the background (a smoothed peak can
+        # be the skirt of a stronger tone already taken, or a ripple)
+        if power <= 0 or np.sum(psd[lo:hi]) < 2.0 * np.sum(bg[lo:hi]):
             continue
         freq = float(np.sum(freqs[lo:hi] * excess) / np.sum(excess))
         taken[lo:hi] = True
@@ -1096,6 +1100,10 @@ def analyse_noise(x: np.ndarray, *, sample_rate: int) -> NoiseAnalysis:
                 event_psd / np.maximum(psd, 1e-300), max(1, round(10.0 / df))
             )
             blend = np.clip((share - 0.2) / 0.3, 0.0, 1.0)
+            # the short gap windows smear strong tones: keep their estimate away from tones
+            reach = max(10.0, 8.0 * float(gap[0][1] - gap[0][0]))
+            for p in tones_ok:
+                blend[np.abs(freqs - p.freq_hz) <= reach] = 0.0
             gap_on_grid = np.interp(freqs, gap[0], gap[1])
             broadband_psd = (1 - blend) * broadband_psd + blend * gap_on_grid
     centres = _log_grid(nyquist)
