@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""How faithful and how fast are the shipped profiles? Prints one line per profile.
+
+Usage:
+    python benchmarks/profile_fidelity.py [--seconds 120] [--sample-rate 48000] [--only NAME ...]
+
+Noise profiles: each shipped profile's simulated source recording is made again exactly as
+``tools/make_profiles.py`` made it (same site, same seed), then compared with a synthesis
+from the profile (``lastmile profiles compare``'s figures), and the capture and the
+synthesis are timed (× real time: seconds of audio per second of compute).
+
+Device profiles: the shipped response against the designed filter it was measured from
+(largest error over the usable band) and the minimum-phase replay against the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.signal as ss
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import make_profiles  # noqa: E402  (the generator of the shipped profiles)
+
+from lastmile.profiles.device_model import MeasuredDeviceResponse, load_device_profile  # noqa: E402
+from lastmile.profiles.fidelity import compare_profile  # noqa: E402
+from lastmile.profiles.noise_capture import capture_noise_profile  # noqa: E402
+from lastmile.profiles.noise_model import load_noise_profile  # noqa: E402
+from lastmile.profiles.sitesim import SITES, simulate_site  # noqa: E402
+from lastmile.profiles.synthesis import ProfileNoise  # noqa: E402
+from lastmile.resources import shipped_dir  # noqa: E402
+
+
+def noise_line(name: str, *, seconds: float, sample_rate: int) -> str:
+    folder = shipped_dir("noise_profiles")
+    profile = load_noise_profile(name, search_dirs=[folder])
+    source = simulate_site(
+        SITES[name],
+        np.random.default_rng(make_profiles._seed(name)),
+        seconds=seconds,
+        sample_rate=sample_rate,
+    )
+    start = time.perf_counter()
+    capture_noise_profile(source, sample_rate=sample_rate, name=name)
+    capture_x = seconds / (time.perf_counter() - start)
+    gen = ProfileNoise(profile)
+    n = source.size
+    start = time.perf_counter()
+    gen.render(
+        gen.draw(np.random.default_rng(0), n_samples=n, sample_rate=sample_rate),
+        n_samples=n,
+        sample_rate=sample_rate,
+    )
+    synth_x = seconds / (time.perf_counter() - start)
+    fidelity = compare_profile(profile, source, sample_rate=sample_rate, seed=1)
+    figures = " ".join(fidelity.lines())
+    return f"{name:24s} {figures} capture_x_realtime={capture_x:.0f} synth_x_realtime={synth_x:.0f}"
+
+
+def device_line(name: str) -> str:
+    folder = shipped_dir("noise_profiles")
+    profile = load_device_profile(name, search_dirs=[folder])
+    fs = profile.source.sample_rate_hz
+    sos, _ = make_profiles._design(name, fs)
+    f = np.asarray(profile.response.freqs_hz)
+    g = np.asarray(profile.response.gain_db)
+    lo, hi = profile.usable_band_hz
+    band = (f >= lo) & (f <= hi)
+    _, h = ss.sosfreqz(sos, worN=f, fs=fs)
+    true = 20 * np.log10(np.abs(h))
+    true -= float(np.interp(np.log(profile.response.reference_freq_hz), np.log(f), true))
+    err = float(np.max(np.abs(g[band] - true[band])))
+    taps = MeasuredDeviceResponse(profile).taps(sample_rate=16000)
+    f16 = f[band & (f < 7600)]
+    _, hr = ss.freqz(taps, worN=f16, fs=16000)
+    replay = float(np.max(np.abs(20 * np.log10(np.abs(hr)) - np.interp(f16, f, g))))
+    thd = (
+        dict(zip(profile.distortion.freqs_hz, profile.distortion.values, strict=True))
+        if profile.distortion
+        else {}
+    )
+    return (
+        f"{name:24s} usable_band_hz={lo:.0f}-{hi:.0f} max_response_err_db={err:.2f} "
+        f"replay_err_db={replay:.2f} thd_1khz_pct={thd.get(1000.0, float('nan')):.2f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--sample-rate", type=int, default=make_profiles.SAMPLE_RATE_HZ)
+    parser.add_argument("--only", nargs="*", default=None)
+    args = parser.parse_args(argv)
+    for name in SITES:
+        if not args.only or name in args.only:
+            print(noise_line(name, seconds=args.seconds, sample_rate=args.sample_rate), flush=True)
+    for name in make_profiles.DEVICES:
+        if not args.only or name in args.only:
+            print(device_line(name), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
