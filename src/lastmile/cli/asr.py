@@ -20,12 +20,12 @@ def list_command() -> None:
     Example:
       lastmile asr list
     """
-    from rich.console import Console
     from rich.table import Table
 
     from lastmile.asr import available_backends
+    from lastmile.cli.common import console
 
     table = Table("backend", "usable", "details", "entry point")
     for info in available_backends():
         table.add_row(info.name, "yes" if info.usable else "no", info.detail, info.target)
-    Console().print(table)
+    console().print(table)

@@ -20,6 +20,7 @@ __all__ = [
     "BadInput",
     "RuntimeFailure",
     "asr_option",
+    "console",
     "default_workers",
     "handle_errors",
     "progress_reporter",
@@ -61,6 +62,16 @@ def handle_errors(func: F) -> F:
             raise RuntimeFailure(str(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def console() -> Any:
+    """A rich console for standard output: the terminal's width, or 100 columns when the
+    output is not a terminal (rich would otherwise assume 80 and wrap the tables)."""
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=100)
 
 
 def default_workers() -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from lastmile.cli.common import EXIT_CLEAN, EXIT_FLAGGED, handle_errors
+from lastmile.cli.common import console as make_console
 
 __all__ = ["command"]
 
@@ -42,7 +43,6 @@ def command(run_dir: Path, html: bool, md: bool, as_json: bool) -> None:
       lastmile report lastmile-runs/hospital-imaging-20240611-101500
       lastmile report RUN_DIR --no-html --json > summary.json
     """
-    from rich.console import Console
 
     from lastmile.report import build_summary, print_summary, write_reports
 
@@ -51,7 +51,7 @@ def command(run_dir: Path, html: bool, md: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
-        console = Console()
+        console = make_console()
         print_summary(summary, console)
         console.print("Wrote " + ", ".join(str(p) for p in written))
     flags = [c.get("flag") for c in summary["analysis"]["conditions"]]

@@ -17,12 +17,14 @@ from lastmile.cli.common import (
     progress_reporter,
     quiet_option,
 )
+from lastmile.cli.common import (
+    console as make_console,
+)
 
 __all__ = ["demo_command", "render_command", "run_command"]
 
 
 def _finish(result: Any, *, as_json: bool, quiet: bool, flag_exit: bool = True) -> None:
-    from rich.console import Console
 
     from lastmile.report import print_summary
 
@@ -30,7 +32,7 @@ def _finish(result: Any, *, as_json: bool, quiet: bool, flag_exit: bool = True) 
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
-        console = Console()
+        console = make_console()
         print_summary(summary, console)
         console.print(
             f"\n{result.n_items} items ({result.n_cached} from cache, {result.n_failed} failed) "
