@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from helpers import demo_rows, demo_subset_pack
 
 from lastmile.cli import cli
+
+from helpers import demo_rows, demo_subset_pack
 
 
 def test_three_us_utterances_two_conditions(tmp_path: Path):
@@ -23,7 +24,8 @@ def test_three_us_utterances_two_conditions(tmp_path: Path):
     )
     out = tmp_path / "run"
     result = CliRunner().invoke(
-        cli, ["run", str(pack), "--out", str(out), "--workers", "1", "-q"],
+        cli,
+        ["run", str(pack), "--out", str(out), "--workers", "1", "-q"],
         catch_exceptions=False,
     )
     assert result.exit_code in (0, 1), result.output
@@ -32,8 +34,9 @@ def test_three_us_utterances_two_conditions(tmp_path: Path):
     assert len(items) == 6
     assert all(not r["error"] for r in items)
     clean = [r for r in items if r["condition_id"] == "clean"]
-    errors = sum(int(r["substitutions"]) + int(r["deletions"]) + int(r["insertions"])
-                 for r in clean)
+    errors = sum(
+        int(r["substitutions"]) + int(r["deletions"]) + int(r["insertions"]) for r in clean
+    )
     words = sum(int(r["n_ref"]) for r in clean)
     assert words > 10
     assert errors / words < 0.3, [r["hypothesis_raw"] for r in clean]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from helpers import demo_rows, demo_subset_pack
 
 pytest_plugins = ["pytester"]

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import demo_rows, demo_subset_pack
 
 from lastmile.run import RunOptions, TranscriptCache, run_pack
+
+from helpers import demo_rows, demo_subset_pack
 
 VOLATILE = {"decode_s", "cached"}
 
@@ -64,9 +65,22 @@ def test_killed_run_resumes_with_nothing_lost_or_counted_twice(pack: Path, tmp_p
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lastmile.cli", "run", str(pack), "--out", str(out),
-         "--workers", "1", "--no-cache", "-q"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "lastmile.cli",
+            "run",
+            str(pack),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--no-cache",
+            "-q",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     store = out / "store.sqlite"
     deadline = time.monotonic() + 120
@@ -98,7 +112,8 @@ def test_backend_failure_on_one_item_is_retried_then_recorded(pack: Path, tmp_pa
     # A real program as the backend: it fails on the noisy items, and counts its calls.
     script = tmp_path / "flaky_asr.py"
     calls = tmp_path / "calls.txt"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys, numpy as np, soundfile as sf
         audio, rate = sf.read(sys.argv[1])
         with open({str(calls)!r}, "a") as fh:
@@ -108,10 +123,12 @@ def test_backend_failure_on_one_item_is_retried_then_recorded(pack: Path, tmp_pa
         if np.sqrt(np.mean(lead ** 2)) > 1e-3:
             sys.exit("simulated decoder crash")
         print("take one capsule twice a day")
-    """))
+    """)
+    )
     spec = {"name": "command", "argument": f"{sys.executable} {script} {{wav}}"}
-    result = run_pack(pack, RunOptions(asr=spec, out=tmp_path / "flaky", workers=1,
-                                       use_cache=False, retries=2))
+    result = run_pack(
+        pack, RunOptions(asr=spec, out=tmp_path / "flaky", workers=1, use_cache=False, retries=2)
+    )
     rows = _items(result.run_dir)
     failed = [r for r in rows if r["error"]]
     ok = [r for r in rows if not r["error"]]

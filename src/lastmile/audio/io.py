@@ -45,7 +45,8 @@ def validate_audio(samples: object, *, source: str) -> np.ndarray:
     Raises :class:`AudioError` naming ``source`` otherwise.
     """
     if not isinstance(samples, np.ndarray):
-        raise AudioError(f"{source}: expected a numpy array of samples, got {type(samples).__name__}")
+        kind = type(samples).__name__
+        raise AudioError(f"{source}: expected a numpy array of samples, got {kind}")
     if samples.ndim != 1:
         raise AudioError(
             f"{source}: expected mono audio of shape (n,), got shape {samples.shape}; "
