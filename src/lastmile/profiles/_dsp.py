@@ -29,7 +29,7 @@ __all__ = [
 _TINY = 1e-30
 
 
-def db(power: np.ndarray | float) -> np.ndarray:
+def db(power: np.ndarray | float | np.floating) -> np.ndarray:
     """``10·log10(power)`` with a floor far below anything audible (-300 dB)."""
     return 10.0 * np.log10(np.maximum(np.asarray(power, dtype=np.float64), _TINY))
 

@@ -103,8 +103,8 @@ class SweepSettings(StrictModel):
 
 class DeviceSource(StrictModel):
     sample_rate_hz: int = Field(gt=0)
-    recording: str | None = Field(None, description="Name of the device recording.")
-    reference: str | None = Field(None, description="Reference-microphone recording.")
+    recording: str | None = Field(default=None, description="Name of the device recording.")
+    reference: str | None = Field(default=None, description="Reference-microphone recording.")
     sweep: SweepSettings | None = None
     latency_s: float = Field(
         description="Delay from the sweep file (or reference) to the "
@@ -116,7 +116,7 @@ class DeviceSource(StrictModel):
 
 class RenderSettings(StrictModel):
     phase: Literal["minimum"] = "minimum"
-    fir_length_s: float = Field(DEFAULT_FIR_LENGTH_S, gt=0.001, le=1.0)
+    fir_length_s: float = Field(default=DEFAULT_FIR_LENGTH_S, gt=0.001, le=1.0)
 
 
 class DeviceProfile(StrictModel):
@@ -135,12 +135,12 @@ class DeviceProfile(StrictModel):
     noise_floor_dbfs: float = Field(description="RMS level of the recording without signal.")
     measurement_snr_db: float
     distortion: FrequencyTable | None = Field(
-        None,
+        default=None,
         description="Total harmonic distortion in percent by excitation frequency "
         "(harmonics 2-5, from the sweep's harmonic impulse responses).",
     )
     coherence: FrequencyTable | None = Field(
-        None, description="Magnitude-squared coherence with the reference microphone."
+        default=None, description="Magnitude-squared coherence with the reference microphone."
     )
     render: RenderSettings = RenderSettings()
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -30,6 +31,8 @@ from lastmile.profiles.noise_model import NoiseProfile
 from lastmile.profiles.synthesis import ProfileNoise
 
 __all__ = ["Fidelity", "asr_wer_figures", "compare_profile", "log_spectral_distance"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ def asr_wer_figures(
     return float(wer_rec or 0.0), float(wer_syn or 0.0)
 
 
-def _spread(items: Sequence[object], count: int) -> list[object]:
+def _spread(items: Sequence[T], count: int) -> list[T]:
     """``count`` items evenly spread over ``items`` (all of them when fewer)."""
     if len(items) <= count:
         return list(items)

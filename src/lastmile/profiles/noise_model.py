@@ -166,7 +166,7 @@ class LevelStats(StrictModel):
 
 
 class SourceInfo(StrictModel):
-    file: str | None = Field(None, description="Name of the recording (no folders).")
+    file: str | None = Field(default=None, description="Name of the recording (no folders).")
     duration_s: float = Field(gt=0)
     sample_rate_hz: int = Field(gt=0)
     notes: tuple[str, ...] = Field(default=(), description="What was done to the recording.")
@@ -174,7 +174,9 @@ class SourceInfo(StrictModel):
     speech_score: float = Field(
         ge=0, description="Syllable-rate modulation depth (see lastmile.profiles.speech)."
     )
-    clip_file: str | None = Field(None, description="Kept clip beside the profile, if asked.")
+    clip_file: str | None = Field(
+        default=None, description="Kept clip beside the profile, if asked."
+    )
     created_by: str = ""
 
 
