@@ -9,7 +9,7 @@ import click
 import numpy as np
 import yaml
 
-from lastmile.cli.common import BadInput, handle_errors
+from lastmile.cli.common import BadInput, console, handle_errors
 
 __all__ = ["command"]
 
@@ -72,7 +72,6 @@ def list_command(profiles_dirs: tuple[Path, ...]) -> None:
     Example:
       lastmile profiles list --profiles-dir site/noise_profiles
     """
-    from rich.console import Console
     from rich.table import Table
 
     from lastmile.profiles.noise_model import list_profile_files
@@ -87,7 +86,7 @@ def list_command(profiles_dirs: tuple[Path, ...]) -> None:
         )
     for name in PRESET_NAMES:
         table.add_row(name, "preset", preset_table(name).description, "built in")
-    Console(width=140).print(table)
+    console().print(table)
 
 
 def _summary(data: dict[str, Any]) -> str:
