@@ -141,3 +141,43 @@ def test_backend_failure_on_one_item_is_retried_then_recorded(pack: Path, tmp_pa
     assert len(calls.read_text()) == 6 * (2 + 3 + 1)
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["analysis"]["totals"]["n_failed"] == 6
+
+
+class _HangsOnNoise:
+    """An in-process backend that hangs on noisy audio (as a stuck decoder would)."""
+
+    name = "hangs-on-noise"
+    sample_rate = 16000
+
+    def fingerprint(self) -> str:
+        return "hangs-on-noise/1"
+
+    def transcribe(self, batch):
+        import numpy as np
+
+        out = []
+        for audio in batch:
+            if np.sqrt(np.mean(audio[:640] ** 2)) > 1e-3:
+                time.sleep(2.0)
+            out.append("take one capsule twice a day")
+        return out
+
+
+def test_item_timeout_is_retried_then_recorded(pack: Path, tmp_path: Path):
+    result = run_pack(
+        pack,
+        RunOptions(
+            out=tmp_path / "slow",
+            workers=1,
+            use_cache=False,
+            retries=1,
+            item_timeout_s=0.3,
+            examples_per_condition=0,
+        ),
+        backend=_HangsOnNoise(),
+    )
+    rows = _items(result.run_dir)
+    failed = [r for r in rows if r["error"]]
+    assert {r["condition_id"] for r in failed} == {"pink_snr5"}
+    assert all("longer than 0.3 s per item" in r["error"] for r in failed)
+    assert result.n_failed == 6

@@ -60,6 +60,7 @@ def _execute(
     quiet: bool,
     as_json: bool,
     label: str,
+    item_timeout: float | None = None,
     flag_exit: bool = True,
 ) -> None:
     from lastmile.run import RunOptions, run_pack
@@ -68,6 +69,8 @@ def _execute(
         raise BadInput(f"--limit: expected a positive number of utterances, got {limit}")
     if workers < 1:
         raise BadInput(f"--workers: expected at least 1, got {workers}")
+    if item_timeout is not None and item_timeout <= 0:
+        raise BadInput(f"--item-timeout: expected seconds > 0, got {item_timeout}")
     update, close = progress_reporter(quiet=quiet or as_json, label=label)
     try:
         result = run_pack(
@@ -79,6 +82,7 @@ def _execute(
                 workers=workers,
                 resume=resume,
                 use_cache=not no_cache,
+                item_timeout_s=item_timeout,
             ),
             on_progress=update,
         )
@@ -121,6 +125,14 @@ def _run_options(func: Any) -> Any:
             click.option(
                 "--no-cache", is_flag=True, help="Do not read or write the transcript cache."
             ),
+            click.option(
+                "--item-timeout",
+                type=float,
+                default=None,
+                metavar="SECONDS",
+                help="Give up on an item whose decoding takes longer (retried, then recorded "
+                "as failed).",
+            ),
             quiet_option,
             click.option(
                 "--json", "as_json", is_flag=True, help="Print summary.json instead of the table."
@@ -145,6 +157,7 @@ def run_command(
     no_cache: bool,
     quiet: bool,
     as_json: bool,
+    item_timeout: float | None,
 ) -> None:
     """Run scenario PACK: render every utterance under every condition, decode, score,
     analyse, and write a run folder (items.csv, summary.json, report.html).
@@ -164,6 +177,7 @@ def run_command(
         workers=workers or default_workers(),
         resume=resume,
         no_cache=no_cache,
+        item_timeout=item_timeout,
         quiet=quiet,
         as_json=as_json,
         label=pack.stem,
@@ -182,6 +196,7 @@ def demo_command(
     no_cache: bool,
     quiet: bool,
     as_json: bool,
+    item_timeout: float | None,
 ) -> None:
     """Run the shipped demo pack on the shipped demo corpus (synthetic voices standing in
     for accent groups) with the default offline ASR, and print WER per condition × group.
@@ -201,6 +216,7 @@ def demo_command(
         workers=workers or default_workers(),
         resume=resume,
         no_cache=no_cache,
+        item_timeout=item_timeout,
         quiet=quiet,
         as_json=as_json,
         label="demo",

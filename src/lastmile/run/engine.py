@@ -91,6 +91,7 @@ class RunOptions:
     use_cache: bool = True
     cache_path: Path | None = None
     retries: int = 2
+    item_timeout_s: float | None = None
     examples_per_condition: int = 3
     reports: bool = True
 
@@ -220,12 +221,20 @@ def run_pack(
     t_start = time.perf_counter()
     loaded = load_pack(pack_path)
     spec = options.asr if options.asr is not None else loaded.pack.asr
+    own_backend = backend is None
     backend = backend or build_backend(spec)
     corpus = load_pack_corpus(loaded, limit=options.limit)
     if len(corpus) == 0:
         raise ConfigError(f"{loaded.path}: the corpus selection is empty")
 
-    ctx = WorkerContext(loaded, backend, normalizer=loaded.pack.normalizer, retries=options.retries)
+    ctx = WorkerContext(
+        loaded,
+        backend,
+        normalizer=loaded.pack.normalizer,
+        retries=options.retries,
+        item_timeout_s=options.item_timeout_s,
+        backend_spec=spec if own_backend else None,
+    )
     for cond in loaded.conditions:
         ctx.renderer.validate_condition(cond)
     condition_keys = {c.id: ctx.renderer.condition_key(c) for c in loaded.conditions}
@@ -364,7 +373,13 @@ def _run_pool(
         max_workers=options.workers,
         mp_context=mp,
         initializer=init_worker,
-        initargs=(str(loaded.path), spec, loaded.pack.normalizer, options.retries),
+        initargs=(
+            str(loaded.path),
+            spec,
+            loaded.pack.normalizer,
+            options.retries,
+            options.item_timeout_s,
+        ),
     ) as pool:
         in_flight: set[Future[list[dict[str, Any]]]] = set()
         for task in tasks:

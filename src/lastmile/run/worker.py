@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,9 +43,13 @@ class WorkerContext:
         *,
         normalizer: str,
         retries: int,
+        item_timeout_s: float | None = None,
+        backend_spec: Any = None,
     ) -> None:
         self.loaded = loaded
         self.backend = backend
+        self.backend_spec = backend_spec
+        self.item_timeout_s = item_timeout_s
         self.renderer = Renderer(
             loaded,
             sample_rate=backend.sample_rate,
@@ -52,17 +58,48 @@ class WorkerContext:
         self.normalizer = normalizer
         self.retries = retries
 
+    def transcribe(self, audios: list[np.ndarray]) -> list[str]:
+        """The backend's transcripts; with ``item_timeout_s``, a call that runs longer than
+        that per item raises TimeoutError, and the stuck backend is abandoned for a new one."""
+        if self.item_timeout_s is None:
+            return list(self.backend.transcribe(audios))
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lastmile-decode")
+        future = pool.submit(self.backend.transcribe, audios)
+        try:
+            return list(future.result(timeout=self.item_timeout_s * len(audios)))
+        except FutureTimeout:
+            if self.backend_spec is not None:
+                from lastmile.asr import build_backend
+
+                self.backend = build_backend(self.backend_spec)
+            raise TimeoutError(
+                f"the backend took longer than {self.item_timeout_s:g} s per item"
+            ) from None
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
 
 _CONTEXT: dict[str, WorkerContext] = {}  # the one context of a pool process
 
 
-def init_worker(pack_path: str, backend_spec: Any, normalizer: str, retries: int) -> None:
+def init_worker(
+    pack_path: str,
+    backend_spec: Any,
+    normalizer: str,
+    retries: int,
+    item_timeout_s: float | None = None,
+) -> None:
     """Pool initializer: load the pack and build the backend once per process."""
     from lastmile.asr import build_backend
 
     loaded = load_pack(Path(pack_path))
     _CONTEXT["ctx"] = WorkerContext(
-        loaded, build_backend(backend_spec), normalizer=normalizer, retries=retries
+        loaded,
+        build_backend(backend_spec),
+        normalizer=normalizer,
+        retries=retries,
+        item_timeout_s=item_timeout_s,
+        backend_spec=backend_spec,
     )
 
 
@@ -81,7 +118,7 @@ def _error_text(exc: BaseException) -> str:
 def _decode(ctx: WorkerContext, audios: list[np.ndarray]) -> tuple[list[str | None], list[str]]:
     """Decode a batch; on failure, each item alone, retried up to ``ctx.retries`` times."""
     try:
-        hyps = ctx.backend.transcribe(audios)
+        hyps = ctx.transcribe(audios)
         if len(hyps) != len(audios):
             raise RuntimeError(f"backend returned {len(hyps)} transcripts for {len(audios)}")
         return list(hyps), [""] * len(audios)
@@ -93,7 +130,7 @@ def _decode(ctx: WorkerContext, audios: list[np.ndarray]) -> tuple[list[str | No
         last = ""
         for _attempt in range(ctx.retries + 1):
             try:
-                out.append(ctx.backend.transcribe([audio])[0])
+                out.append(ctx.transcribe([audio])[0])
                 last = ""
                 break
             except Exception as exc:
