@@ -80,7 +80,7 @@ def _design(name: str, fs: int) -> tuple[np.ndarray, str]:
             "Wideband headset boom microphone: 2nd-order high-pass at 110 Hz, "
             "6th-order low-pass at 7.2 kHz, +3 dB presence at 4 kHz."
         )
-    if name == "speakerphone":
+    if name == "conference-speakerphone":
         sos = np.vstack(
             [
                 bw(4, 260, "highpass"),
@@ -101,10 +101,10 @@ def _device_through(name: str, sweep: np.ndarray, fs: int) -> np.ndarray:
     sos, _ = _design(name, fs)
     rng = np.random.default_rng(_seed(name))
     y = scipy.signal.sosfilt(sos, sweep.astype(np.float64))
-    if name == "speakerphone":
+    if name == "conference-speakerphone":
         y = np.tanh(0.7 * y) / 0.7
-    latency = {"handset-narrowband": 0.045, "headset": 0.021, "speakerphone": 0.063}[name]
-    floor_dbfs = {"handset-narrowband": -78.0, "headset": -84.0, "speakerphone": -72.0}[name]
+    latency = {"handset-narrowband": 0.045, "headset": 0.021, "conference-speakerphone": 0.063}[name]
+    floor_dbfs = {"handset-narrowband": -78.0, "headset": -84.0, "conference-speakerphone": -72.0}[name]
     y = np.concatenate([np.zeros(round(latency * fs)), y * 0.7])
     return y + rng.normal(0.0, 10 ** (floor_dbfs / 20), y.size)
 
@@ -172,7 +172,7 @@ def make_devices(out: Path, names: list[str], tmp: Path) -> None:
         )
 
 
-DEVICES = ("handset-narrowband", "headset", "speakerphone")
+DEVICES = ("handset-narrowband", "headset", "conference-speakerphone")
 
 
 def main(argv: list[str] | None = None) -> int:

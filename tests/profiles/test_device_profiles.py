@@ -175,7 +175,7 @@ def test_profile_file_round_trip_and_resolution(handset, tmp_path: Path, known_c
 def test_shipped_device_profiles_resolve():
     from lastmile.profiles.noise_model import profile_search_dirs
 
-    for name in ("handset-narrowband", "headset", "speakerphone"):
+    for name in ("handset-narrowband", "headset", "conference-speakerphone"):
         device = resolve_device(name, search_dirs=profile_search_dirs())
         assert isinstance(device, MeasuredDeviceResponse)
         gain = device.magnitude_db(np.array([1000.0]), sample_rate=16000)

@@ -31,7 +31,7 @@ SHIPPED_NOISE = (
     "call-centre-open-plan",
     "vehicle-cabin",
 )
-SHIPPED_DEVICES = ("handset-narrowband", "headset", "speakerphone")
+SHIPPED_DEVICES = ("handset-narrowband", "headset", "conference-speakerphone")
 
 
 def test_yaml_round_trip_is_exact(known_capture, tmp_path: Path):
