@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from lastmile.audio import read_audio, resample, validate_audio
+from lastmile.errors import ConfigError
 from lastmile.scenario.pack import Condition, LoadedPack, item_seed_sequence
 
 __all__ = ["RENDERER_VERSION", "RenderedItem", "Renderer"]
@@ -159,7 +160,8 @@ class Renderer:
                 np.random.default_rng(noise_ss), n_samples=signal.size, sample_rate=rate
             )
             noise_raw = gen.render(drawn, n_samples=signal.size, sample_rate=rate)
-            assert condition.snr_db is not None
+            if condition.snr_db is None:  # the pack schema refuses this; a hand-made one may not
+                raise ConfigError(f"condition '{condition.id}': noise without snr_db")
             mixed = mix_at_snr(signal, noise_raw, snr_db=condition.snr_db, sample_rate=rate)
             params["noise"] = drawn
             params["mix"] = {
