@@ -244,14 +244,15 @@ def render_command(
       lastmile render scenarios/demo.yaml -c hum60_snr5 -u us-slt-01 --out item --stems
     """
     from lastmile.audio import write_audio
-    from lastmile.corpus import load_manifest
+    from lastmile.corpus import load_corpus
     from lastmile.render.engine import Renderer
     from lastmile.scenario.pack import item_seed_hex, load_pack
 
     loaded = load_pack(pack)
     cond = loaded.condition(condition_id)
-    corpus = load_manifest(
-        loaded.manifest_path, columns=loaded.pack.corpus.columns, group_by=loaded.pack.group_by
+    ref = loaded.pack.corpus
+    corpus = load_corpus(
+        loaded.manifest_path, format=ref.format, columns=ref.columns, group_by=loaded.pack.group_by
     )
     try:
         utt = corpus.by_id(utterance_id)

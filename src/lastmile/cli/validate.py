@@ -25,7 +25,7 @@ def validate_command(pack: Path, asr: str | None) -> None:
       lastmile validate scenarios/call-center.yaml
     """
     from lastmile.asr import backend_class, parse_backend_spec
-    from lastmile.corpus import CorpusProblems, load_manifest, validate_corpus
+    from lastmile.corpus import CorpusProblems, load_corpus, validate_corpus
     from lastmile.errors import LastmileError
     from lastmile.render.engine import Renderer
     from lastmile.scenario.pack import load_pack
@@ -35,8 +35,9 @@ def validate_command(pack: Path, asr: str | None) -> None:
     loaded = load_pack(pack)  # schema errors stop here: nothing else can be checked
     rate = loaded.pack.render_sample_rate
     try:
-        corpus = load_manifest(
+        corpus = load_corpus(
             loaded.manifest_path,
+            format=loaded.pack.corpus.format,
             columns=loaded.pack.corpus.columns,
             group_by=loaded.pack.group_by,
             check_audio=True,

@@ -1,5 +1,15 @@
-"""Clean speech: utterances, manifest loaders and validation."""
+"""Clean speech: utterances, loaders (manifests, Kaldi, NeMo, Common Voice, folder) and
+validation."""
 
+from lastmile.corpus.formats import (
+    FORMATS,
+    detect_format,
+    load_commonvoice,
+    load_corpus,
+    load_folder,
+    load_kaldi,
+    load_nemo,
+)
 from lastmile.corpus.loaders import (
     DEFAULT_COLUMNS,
     CorpusProblems,
@@ -12,11 +22,18 @@ from lastmile.corpus.validate import validate_corpus
 
 __all__ = [
     "DEFAULT_COLUMNS",
+    "FORMATS",
     "Corpus",
     "CorpusProblems",
     "Problem",
     "Utterance",
+    "detect_format",
+    "load_commonvoice",
+    "load_corpus",
+    "load_folder",
+    "load_kaldi",
     "load_manifest",
+    "load_nemo",
     "read_manifest_rows",
     "validate_corpus",
 ]

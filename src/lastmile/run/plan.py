@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from lastmile.corpus import Corpus, Utterance, load_manifest
+from lastmile.corpus import Corpus, Utterance, load_corpus
 from lastmile.render.engine import RENDERER_VERSION
 from lastmile.scenario.pack import Condition, LoadedPack, item_seed_hex
 
@@ -74,7 +74,9 @@ def select(corpus: Corpus, *, per_speaker: int | None, limit: int | None) -> Cor
 def load_pack_corpus(loaded: LoadedPack, *, limit: int | None = None) -> Corpus:
     """The pack's corpus after its ``per_speaker`` selection and an optional ``limit``."""
     ref = loaded.pack.corpus
-    corpus = load_manifest(loaded.manifest_path, columns=ref.columns, group_by=loaded.pack.group_by)
+    corpus = load_corpus(
+        loaded.manifest_path, format=ref.format, columns=ref.columns, group_by=loaded.pack.group_by
+    )
     return select(corpus, per_speaker=ref.per_speaker, limit=limit)
 
 

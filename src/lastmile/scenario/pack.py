@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import yaml
@@ -74,7 +74,18 @@ def _check_snr(value: float) -> float:
 class CorpusRef(StrictModel):
     """Where the clean speech is and how its columns are named."""
 
-    manifest: str = Field(description="CSV, TSV or JSONL manifest, relative to the pack file.")
+    manifest: str = Field(
+        description="The corpus, relative to the pack file: a CSV, TSV or JSONL manifest, a "
+        "NeMo manifest, a Common Voice TSV, or a folder (Kaldi data dir, folder of wav+txt)."
+    )
+    format: Literal["auto", "csv", "tsv", "jsonl", "kaldi", "nemo", "commonvoice", "folder"] = (
+        Field(
+            "auto",
+            description="How to read `manifest`; auto picks by what it is (a folder with "
+            "wav.scp: kaldi; another folder: folder; a .tsv with client_id: commonvoice; JSON "
+            "lines with audio_filepath: nemo; else by extension).",
+        )
+    )
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Our field → the manifest's column (id, audio, text, speaker, group).",
