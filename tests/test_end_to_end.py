@@ -47,3 +47,30 @@ def test_three_us_utterances_two_conditions(tmp_path: Path):
     assert "Pooled" in result.output or "clean" in result.output
     for name in ("summary.md", "report.html", "run.json"):
         assert (out / name).is_file()
+
+
+def test_cache_info_and_clear_after_a_run(tmp_path: Path):
+    rows = demo_rows(groups=("us",), per_group=1)
+    pack = demo_subset_pack(tmp_path / "pack", rows, fairness={"min_speakers": 2})
+    runner = CliRunner()
+    first = runner.invoke(
+        cli,
+        ["run", str(pack), "--out", str(tmp_path / "a"), "-j", "1", "-q"],
+        catch_exceptions=False,
+    )
+    assert first.exit_code == 0, first.output
+    info = json.loads(runner.invoke(cli, ["cache", "info", "--json"]).output)
+    assert info["entries"] >= 1 and info["bytes"] > 0
+    again = runner.invoke(
+        cli, ["run", str(pack), "--out", str(tmp_path / "b"), "-j", "1"], catch_exceptions=False
+    )
+    assert "1 from cache" in again.output
+    nocache = runner.invoke(
+        cli,
+        ["run", str(pack), "--out", str(tmp_path / "c"), "-j", "1", "--no-cache"],
+        catch_exceptions=False,
+    )
+    assert "0 from cache" in nocache.output
+    cleared = runner.invoke(cli, ["cache", "clear"], catch_exceptions=False)
+    assert "removed" in cleared.output
+    assert json.loads(runner.invoke(cli, ["cache", "info", "--json"]).output)["entries"] == 0

@@ -181,3 +181,19 @@ def test_item_timeout_is_retried_then_recorded(pack: Path, tmp_path: Path):
     assert {r["condition_id"] for r in failed} == {"pink_snr5"}
     assert all("longer than 0.3 s per item" in r["error"] for r in failed)
     assert result.n_failed == 6
+
+
+def test_a_broken_utterance_is_recorded_and_the_rest_finishes(tmp_path: Path):
+    rows = demo_rows(groups=("us",), per_group=3)
+    broken = tmp_path / "broken.flac"
+    broken.write_bytes(b"fLaC but not really")
+    rows[1] = {**rows[1], "audio": str(broken)}
+    pack = demo_subset_pack(tmp_path / "p", rows, fairness={"min_speakers": 2})
+    result = run_pack(pack, RunOptions(out=tmp_path / "run", workers=1, use_cache=False))
+    items = _items(result.run_dir)
+    assert len(items) == 3
+    bad = [r for r in items if r["error"]]
+    assert [r["utterance_id"] for r in bad] == [rows[1]["id"]]
+    assert "broken.flac" in bad[0]["error"]
+    assert result.n_failed == 1
+    assert all(r["hypothesis"] for r in items if not r["error"])

@@ -138,12 +138,14 @@ def default_run_dir(loaded: LoadedPack) -> Path:
     return Path("lastmile-runs") / f"{loaded.pack.name}-{stamp}"
 
 
-def _tasks(items: list[PlannedItem], pending: set[str]) -> Iterator[Task]:
+def _tasks(items: list[PlannedItem], pending: set[str], *, per_utterance: bool) -> Iterator[Task]:
+    """Pending items as tasks: one per utterance (its conditions together: one read of the
+    speech) when running inline, one per item in a pool (the tail stays balanced)."""
     current: list[PlannedItem] = []
     for item in items:
         if item.item_id not in pending:
             continue
-        if current and current[0].utterance.id != item.utterance.id:
+        if current and (not per_utterance or current[0].utterance.id != item.utterance.id):
             yield _task(current)
             current = []
         current.append(item)
@@ -318,7 +320,7 @@ def run_pack(
                     pending.discard(item.item_id)
     report()
 
-    tasks = _tasks(items, pending)
+    tasks = _tasks(items, pending, per_utterance=options.workers <= 1)
     if options.workers <= 1:
         for task in tasks:
             for rec in process_task(ctx, task):
