@@ -123,7 +123,8 @@ def snr_curves(summary: Mapping[str, Any]) -> list[Plot]:
         ax.set_title(f"{title}: WER vs SNR (bars: {level} CI; dashed: clean)", fontsize=10)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        ax.legend(title=str(summary.get("run", {}).get("group_by") or "group"), fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # every item of the family may have failed
+            ax.legend(title=str(summary.get("run", {}).get("group_by") or "group"), fontsize=8)
         plots.append(
             Plot(
                 title=title,
