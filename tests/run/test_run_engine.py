@@ -197,3 +197,70 @@ def test_a_broken_utterance_is_recorded_and_the_rest_finishes(tmp_path: Path):
     assert "broken.flac" in bad[0]["error"]
     assert result.n_failed == 1
     assert all(r["hypothesis"] for r in items if not r["error"])
+
+
+CRASHY = '''
+import os
+import numpy as np
+
+
+class Crashy:
+    """A plugin backend whose native code "segfaults" on noisy audio."""
+
+    name = "crashy"
+    sample_rate = 16000
+
+    @classmethod
+    def from_spec(cls, spec):
+        return cls()
+
+    def fingerprint(self):
+        return "crashy/1"
+
+    def transcribe(self, batch):
+        for audio in batch:
+            if np.sqrt(np.mean(audio[:640] ** 2)) > 1e-3:
+                os._exit(139)
+        return ["take one capsule twice a day"] * len(batch)
+'''
+
+
+def test_a_worker_that_dies_is_replaced_and_its_item_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # a real plugin, registered through the lastmile.asr entry-point group
+    site = tmp_path / "site"
+    (site / "crashy_asr-0.1.dist-info").mkdir(parents=True)
+    (site / "crashy_asr.py").write_text(CRASHY)
+    (site / "crashy_asr-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: crashy-asr\nVersion: 0.1\n"
+    )
+    (site / "crashy_asr-0.1.dist-info" / "entry_points.txt").write_text(
+        "[lastmile.asr]\ncrashy = crashy_asr:Crashy\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    rows = demo_rows(groups=("us",), per_group=2)
+    pack = demo_subset_pack(
+        tmp_path / "p",
+        rows,
+        fairness={"min_speakers": 2},
+        conditions=[{"noise": "pink", "snr_db": 5}],
+    )
+    result = run_pack(
+        pack,
+        RunOptions(
+            asr="crashy",
+            out=tmp_path / "run",
+            workers=2,
+            use_cache=False,
+            retries=0,
+            examples_per_condition=0,
+        ),
+    )
+    items = _items(result.run_dir)
+    assert len(items) == 4
+    failed = {r["item_id"]: r["error"] for r in items if r["error"]}
+    assert set(failed) == {f"{r['id']}__pink_snr5" for r in rows}
+    assert all("worker process died" in e for e in failed.values())
+    assert all(r["hypothesis"] for r in items if r["condition_id"] == "clean")

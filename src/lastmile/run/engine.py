@@ -12,8 +12,10 @@ import multiprocessing
 import os
 import platform
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -369,35 +371,78 @@ def _run_pool(
     finish: Callable[..., None],
     report: Callable[[], None],
 ) -> None:
-    """Stream tasks to a process pool, at most 2 per worker in flight (flat memory)."""
+    """Stream tasks to a process pool, at most 2 per worker in flight (flat memory).
+
+    A worker process that dies (a crash in native backend code, the OOM killer) breaks the
+    pool: it is started again, and the tasks that were in flight run again one at a time,
+    so the one that kills its worker is found; it is recorded as failed after
+    ``options.retries`` further deaths, and the run goes on.
+    """
     mp = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=options.workers,
-        mp_context=mp,
-        initializer=init_worker,
-        initargs=(
-            str(loaded.path),
-            spec,
-            loaded.pack.normalizer,
-            options.retries,
-            options.item_timeout_s,
-        ),
-    ) as pool:
-        in_flight: set[Future[list[dict[str, Any]]]] = set()
-        for task in tasks:
-            in_flight.add(pool.submit(process_task_in_worker, task))
-            if len(in_flight) >= 2 * options.workers:
-                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    for rec in fut.result():
-                        finish(rec, cached=False)
-                report()
-        while in_flight:
-            finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=options.workers,
+            mp_context=mp,
+            initializer=init_worker,
+            initargs=(
+                str(loaded.path),
+                spec,
+                loaded.pack.normalizer,
+                options.retries,
+                options.item_timeout_s,
+            ),
+        )
+
+    isolate: deque[Task] = deque()  # tasks lost in a crash: each runs alone
+    deaths: dict[Task, int] = {}
+    in_flight: dict[Future[list[dict[str, Any]]], Task] = {}
+    pool = new_pool()
+    try:
+        while True:
+            limit = 1 if isolate else 2 * options.workers
+            while len(in_flight) < limit:
+                task = isolate.popleft() if isolate else next(tasks, None)
+                if task is None:
+                    break
+                in_flight[pool.submit(process_task_in_worker, task)] = task
+            if not in_flight:
+                break
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            broken = False
             for fut in finished:
-                for rec in fut.result():
+                task = in_flight.pop(fut)
+                try:
+                    records = fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    alone = not in_flight and len(finished) == 1
+                    if alone:
+                        deaths[task] = deaths.get(task, 0) + 1
+                    if deaths.get(task, 0) > options.retries:
+                        for item_id, condition_id in task.items:
+                            finish(
+                                {
+                                    "item_id": item_id,
+                                    "condition_id": condition_id,
+                                    "error": f"the worker process died while decoding this "
+                                    f"item ({deaths[task]} times)",
+                                },
+                                cached=False,
+                            )
+                    else:
+                        isolate.append(task)
+                    continue
+                for rec in records:
                     finish(rec, cached=False)
+            if broken:
+                isolate.extend(in_flight.values())
+                in_flight.clear()
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = new_pool()
             report()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _csv_value(value: Any) -> Any:
