@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 import yaml
 
-__all__ = ["speech_like", "tone", "write_corpus", "write_pack"]
+__all__ = ["modulated_noise", "speech_like", "tone", "write_corpus", "write_pack"]
 
 
 def tone(
@@ -22,6 +22,34 @@ def tone(
     t = np.arange(int(round(duration_s * sample_rate))) / sample_rate
     amp = np.sqrt(2.0) * 10 ** (level_dbfs / 20)
     return (amp * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+def modulated_noise(
+    rng: np.random.Generator,
+    *,
+    duration_s: float,
+    sample_rate: int,
+    depth_db: float = 6.0,
+    mod_band_hz: tuple[float, float] = (2.0, 8.0),
+    level_dbfs: float = -40.0,
+) -> np.ndarray:
+    """Band-passed (100-6000 Hz) noise whose level in dB is a Gaussian process of standard
+    deviation ``depth_db``, band-passed to ``mod_band_hz`` (syllabic-rate swells of babble
+    without speech); ``level_dbfs`` RMS (float64, shape (n,))."""
+    from scipy.signal import butter, sosfilt
+
+    n = int(round(duration_s * sample_rate))
+    rate = 100.0
+    g = rng.standard_normal(int(duration_s * rate) + 200)
+    g = sosfilt(butter(2, mod_band_hz, btype="band", fs=rate, output="sos"), g)[200:]
+    g *= depth_db / np.std(g)
+    level_db = np.interp(np.arange(n) / sample_rate, np.arange(g.size) / rate, g)
+    top = min(6000.0, 0.45 * sample_rate)
+    x = sosfilt(
+        butter(2, [100.0, top], btype="band", fs=sample_rate, output="sos"), rng.standard_normal(n)
+    )
+    y = x * 10 ** (level_db / 20)
+    return y * 10 ** (level_dbfs / 20) / np.sqrt(np.mean(y**2))
 
 
 def speech_like(

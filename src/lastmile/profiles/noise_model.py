@@ -9,7 +9,8 @@ no audio. Its parts (all levels in dBFS, RMS re full scale 1.0, so a full-scale 
   fundamental, each harmonic's frequency and level, and the slow random drift of the
   fundamental (RMS deviation and time scale; harmonics drift in proportion).
 - ``broadband``: what is left once tones and events are removed: a spectral envelope on a
-  fractional-octave grid, its total level, and a slow level wander.
+  fractional-octave grid, its total level, a slow level wander and, optionally, the fast
+  envelope modulation (syllabic-rate swells of babble) of a few acoustic bands.
 - ``events``: periodic transients (gradient knocks, monitor beeps, conveyor clunks): period,
   jitter, duration, level, a temporal envelope, a spectrum and any tones inside the event.
 - ``stats``: level statistics of the recording and a stationarity measure (descriptive; not
@@ -44,6 +45,8 @@ __all__ = [
     "EventTone",
     "EventTrain",
     "LevelStats",
+    "Modulation",
+    "ModulationBand",
     "NoiseProfile",
     "ProfileNotFoundError",
     "SourceInfo",
@@ -111,6 +114,51 @@ class ToneSeries(StrictModel):
     harmonics: tuple[ToneHarmonic, ...] = Field(min_length=1)
 
 
+class ModulationBand(StrictModel):
+    """The envelope modulation of one acoustic band of the broadband part."""
+
+    low_hz: float = Field(ge=0, description="Lower edge of the acoustic band.")
+    high_hz: float = Field(gt=0, description="Upper edge of the acoustic band.")
+    depth_db: float = Field(
+        ge=0,
+        le=30,
+        description="Standard deviation of the band's level envelope (dB, frames at "
+        "frame_rate_hz) beyond what steady noise of the same spectrum shows.",
+    )
+    mod_power_db: tuple[float, ...] = Field(
+        min_length=2,
+        description="That modulation's power per octave of modulation frequency "
+        "(at mod_freqs_hz), dB re the strongest octave (maximum 0).",
+    )
+
+
+class Modulation(StrictModel):
+    """Fast amplitude modulation of the broadband part, per acoustic band."""
+
+    frame_rate_hz: float = Field(gt=0, description="Rate of the level envelope.")
+    mod_freqs_hz: tuple[float, ...] = Field(
+        min_length=2, description="Centres of the octaves of modulation frequency, ascending."
+    )
+    band_correlation: float = Field(
+        ge=0, le=1, description="Correlation of the modulation between acoustic bands."
+    )
+    bands: tuple[ModulationBand, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Modulation:
+        if any(b <= a for a, b in zip(self.mod_freqs_hz, self.mod_freqs_hz[1:], strict=False)):
+            raise ValueError("mod_freqs_hz must be strictly increasing")
+        for i, band in enumerate(self.bands):
+            if len(band.mod_power_db) != len(self.mod_freqs_hz):
+                raise ValueError(
+                    f"bands[{i}].mod_power_db has {len(band.mod_power_db)} values but "
+                    f"mod_freqs_hz has {len(self.mod_freqs_hz)}; they must pair up"
+                )
+            if band.high_hz <= band.low_hz:
+                raise ValueError(f"bands[{i}]: high_hz must be above low_hz")
+        return self
+
+
 class Broadband(StrictModel):
     level_dbfs: float = Field(ge=-200, le=10, description="RMS level of the broadband part.")
     bands_per_octave: int = Field(ge=1, le=48, description="Resolution of the envelope.")
@@ -119,6 +167,11 @@ class Broadband(StrictModel):
         ge=0, le=20, description="RMS of the slow level wander (dB) beyond steady noise."
     )
     wander_timescale_s: float = Field(gt=0, description="Time scale of that wander.")
+    modulation: Modulation | None = Field(
+        default=None,
+        description="Fast envelope modulation per acoustic band (optional; without it the "
+        "broadband part is steady apart from its wander).",
+    )
 
 
 class EventTone(StrictModel):

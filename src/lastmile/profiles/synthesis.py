@@ -9,7 +9,10 @@ Nothing is looped, so there is no seam:
 
 - broadband: Gaussian white noise the length of the item, shaped in the frequency domain
   by the profile's envelope (interpolated in dB against log-frequency, zero above the
-  source's Nyquist frequency), scaled to the profile's level, then given its slow wander;
+  source's Nyquist frequency), scaled to the profile's level; with a ``modulation`` record,
+  each acoustic band gets its own seeded level process (Gaussian in dB, with the profile's
+  depth and octave modulation spectrum, correlated across bands as measured, normalised so
+  the band's mean power over the item is unchanged); then its slow wander;
 - tones: sinusoids whose frequencies follow the drifting fundamental (a smooth Gaussian
   process of the profile's RMS and time scale), phase-continuous;
 - events: one waveform per train and item (envelope × (shaped noise + the event's tones))
@@ -36,7 +39,12 @@ from lastmile.profiles._dsp import (
     next_fast_len,
     smooth_unit_process,
 )
-from lastmile.profiles.noise_model import EventTrain, NoiseProfile, load_noise_profile
+from lastmile.profiles.noise_model import (
+    EventTrain,
+    Modulation,
+    NoiseProfile,
+    load_noise_profile,
+)
 
 __all__ = ["ProfileNoise", "profile_loader"]
 
@@ -80,6 +88,44 @@ def _smooth(seed: int, *, n_samples: int, sample_rate: int, timescale_s: float) 
     )
     t = np.arange(n_samples) / sample_rate
     return np.interp(t, np.arange(g.size) / _CONTROL_RATE_HZ, g)
+
+
+def _modulation_gains(
+    modulation: Modulation, seed: int, *, n_samples: int, sample_rate: int
+) -> list[np.ndarray]:
+    """Amplitude gain (shape ``(n_samples,)``) of each band of ``modulation``: a Gaussian
+    level process in dB with the band's depth and octave modulation spectrum (density
+    interpolated in dB against log-frequency, zero outside the outer octaves), made at the
+    envelope rate and interpolated; its power has mean 1 over the item."""
+    rate = modulation.frame_rate_hz
+    n_ctrl = math.ceil(n_samples / sample_rate * rate) + 2
+    n_fft = next_fast_len(max(n_ctrl, round(4 * rate / modulation.mod_freqs_hz[0])))
+    freqs = scipy.fft.rfftfreq(n_fft, 1.0 / rate)
+    centres = np.log2(np.asarray(modulation.mod_freqs_hz))
+    inside = (freqs >= modulation.mod_freqs_hz[0] / math.sqrt(2)) & (
+        freqs < modulation.mod_freqs_hz[-1] * math.sqrt(2)
+    )
+    rng = np.random.default_rng(seed)
+    common = scipy.fft.rfft(rng.standard_normal(n_fft))
+    rho = modulation.band_correlation
+    t_ctrl = np.arange(n_fft) / rate
+    t = np.arange(n_samples) / sample_rate
+    gains = []
+    for band in modulation.bands:
+        own = scipy.fft.rfft(rng.standard_normal(n_fft))
+        if band.depth_db <= 0:
+            gains.append(np.ones(n_samples))
+            continue
+        shape = np.zeros(freqs.size)
+        level = np.interp(np.log2(freqs[inside]), centres, np.asarray(band.mod_power_db))
+        shape[inside] = np.sqrt(10 ** (level / 10) / freqs[inside])  # per octave -> per Hz
+        g = scipy.fft.irfft((math.sqrt(rho) * common + math.sqrt(1 - rho) * own) * shape, n=n_fft)
+        g = g[:n_ctrl]
+        std = float(np.std(g))
+        level_db = band.depth_db * g / std if std > 0 else np.zeros(n_ctrl)
+        power = np.interp(t, t_ctrl[:n_ctrl], 10 ** (level_db / 10))
+        gains.append(np.sqrt(power / float(np.mean(power))))
+    return gains
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,13 +172,14 @@ class ProfileNoise:
                     "gains_db": [round(float(v), 3) for v in gains[keep]],
                 }
             )
-        return {
+        record: Params = {
             "profile": self.name,
             "broadband_seed": _seed(rng),
             "wander_seed": _seed(rng),
-            "tones": tones,
-            "events": events,
         }
+        if self.profile.broadband.modulation is not None:
+            record["modulation_seed"] = _seed(rng)
+        return {**record, "tones": tones, "events": events}
 
     # -- do -------------------------------------------------------------------------
     def render(self, params: Mapping[str, Any], *, n_samples: int, sample_rate: int) -> np.ndarray:
@@ -147,9 +194,13 @@ class ProfileNoise:
                 f"trains but the profile has {len(self.profile.tones)} and "
                 f"{len(self.profile.events)}; draw the record with this profile"
             )
+        modulation_seed = None
+        if self.profile.broadband.modulation is not None:
+            modulation_seed = int(_get(who, params, "modulation_seed"))
         out = self.render_broadband(
             int(_get(who, params, "broadband_seed")),
             int(_get(who, params, "wander_seed")),
+            modulation_seed=modulation_seed,
             n_samples=n_samples,
             sample_rate=sample_rate,
         )
@@ -160,15 +211,42 @@ class ProfileNoise:
         return out.astype(np.float32)
 
     def render_broadband(
-        self, seed: int, wander_seed: int, *, n_samples: int, sample_rate: int
+        self,
+        seed: int,
+        wander_seed: int,
+        *,
+        modulation_seed: int | None = None,
+        n_samples: int,
+        sample_rate: int,
     ) -> np.ndarray:
-        """The broadband part alone (float64)."""
+        """The broadband part alone (float64); ``modulation_seed`` is needed when the
+        profile has a ``modulation`` (ignored otherwise)."""
         bb = self.profile.broadband
         n_fft = next_fast_len(n_samples)
         white = np.random.default_rng(seed).standard_normal(n_fft)
         freqs = scipy.fft.rfftfreq(n_fft, 1.0 / sample_rate)
         gain = np.sqrt(self._broadband_psd(freqs) * sample_rate / 2.0)
-        out = scipy.fft.irfft(scipy.fft.rfft(white) * gain, n=n_fft)[:n_samples]
+        shaped = scipy.fft.rfft(white) * gain
+        if bb.modulation is None:
+            out = scipy.fft.irfft(shaped, n=n_fft)[:n_samples]
+        else:
+            if modulation_seed is None:
+                raise ConfigError(
+                    f"noise profile {self.name!r}: the profile has a broadband modulation "
+                    "but no modulation_seed was given; pass the record returned by draw()"
+                )
+            bands = bb.modulation.bands
+            gains = _modulation_gains(
+                bb.modulation, modulation_seed, n_samples=n_samples, sample_rate=sample_rate
+            )
+            out = np.zeros(n_samples)
+            for i, (band, band_gain) in enumerate(zip(bands, gains, strict=True)):
+                part = np.ones(freqs.size, dtype=bool)
+                if i > 0:
+                    part &= freqs >= band.low_hz
+                if i + 1 < len(bands):
+                    part &= freqs < bands[i + 1].low_hz
+                out += scipy.fft.irfft(shaped * part, n=n_fft)[:n_samples] * band_gain
         if bb.wander_db > 0:
             g = _smooth(
                 wander_seed,
