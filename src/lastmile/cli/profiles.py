@@ -234,7 +234,14 @@ def render_command(
     "synthesis, and print both WERs.",
 )
 @click.option(
-    "--snr-db", type=float, default=5.0, show_default=True, help="SNR of the --asr mixes."
+    "--snr-db", type=float, default=10.0, show_default=True, help="SNR of the --asr mixes."
+)
+@click.option(
+    "--utterances",
+    type=click.IntRange(min=1),
+    default=28,
+    show_default=True,
+    help="Demo utterances in the --asr mixes (spread over the speakers).",
 )
 @_dirs_option
 @handle_errors
@@ -244,6 +251,7 @@ def compare_command(
     seed: int,
     asr_spec: str | None,
     snr_db: float,
+    utterances: int,
     profiles_dirs: tuple[Path, ...],
 ) -> None:
     """Compare a noise profile's synthesis with a RECORDING of the site, as key=value lines:
@@ -272,6 +280,7 @@ def compare_command(
             sample_rate=loaded.sample_rate,
             asr_spec=asr_spec,
             snr_db=snr_db,
+            n_utterances=utterances,
             seed=seed,
         )
         click.echo(f"wer_recording={wer_rec:.4f}")
