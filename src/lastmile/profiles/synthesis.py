@@ -39,6 +39,8 @@ from lastmile.profiles._dsp import (
     next_fast_len,
     smooth_unit_process,
 )
+from lastmile.profiles.generators import _check_request
+from lastmile.profiles.generators import _draw_seed as _seed
 from lastmile.profiles.noise_model import (
     EventTrain,
     Modulation,
@@ -48,23 +50,9 @@ from lastmile.profiles.noise_model import (
 
 __all__ = ["ProfileNoise", "profile_loader"]
 
-_SEED_HIGH = 2**63 - 1
 _CONTROL_RATE_HZ = 50.0
 
 Params = dict[str, Any]
-
-
-def _seed(rng: np.random.Generator) -> int:
-    return int(rng.integers(0, _SEED_HIGH, dtype=np.int64))
-
-
-def _check_request(who: str, *, n_samples: int, sample_rate: int) -> None:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 1:
-        raise ConfigError(f"{who}: n_samples must be a positive integer, got {n_samples!r}")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer):
-        raise ConfigError(f"{who}: sample_rate must be an integer in Hz, got {sample_rate!r}")
-    if sample_rate <= 0:
-        raise ConfigError(f"{who}: sample_rate must be positive, got {sample_rate}")
 
 
 def _get(who: str, record: Mapping[str, Any], key: str) -> Any:
