@@ -68,8 +68,8 @@ def parse_backend_spec(spec: str | Mapping[str, Any]) -> BackendSpec:
             raise ConfigError(
                 f"asr: a backend mapping needs 'name' (e.g. name: faster-whisper), got {spec!r}"
             )
-        argument = data.pop("argument", None) or data.pop("model", None)
-        return BackendSpec(name=name, argument=argument, params=data)
+        mapped = data.pop("argument", None) or data.pop("model", None)
+        return BackendSpec(name=name, argument=mapped, params=data)
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError(f"asr: expected a backend spec such as 'faster-whisper', got {spec!r}")
     text = spec.strip()

@@ -72,4 +72,5 @@ def build_backend(spec: str | Mapping[str, Any] | BackendSpec) -> Backend:
     problem = cls.check() if hasattr(cls, "check") else None
     if problem is not None:
         raise BackendError(f"asr: backend '{parsed.name}' is not usable here: {problem}")
-    return cls.from_spec(parsed)
+    backend: Backend = cls.from_spec(parsed)  # type: ignore[attr-defined]
+    return backend

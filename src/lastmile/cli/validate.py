@@ -65,8 +65,8 @@ def validate_command(pack: Path, asr: str | None) -> None:
     for w in warnings:
         click.echo(f"warning: {w}" if not w.startswith("warning") else w, err=True)
     if problems:
-        for p in problems:
-            click.echo(p, err=True)
+        for text in problems:
+            click.echo(text, err=True)
         click.echo(f"{len(problems)} problem(s) found in {pack}", err=True)
         raise SystemExit(EXIT_BAD_INPUT)
     click.echo(

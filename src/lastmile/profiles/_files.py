@@ -37,8 +37,8 @@ def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
 
 
-_Dumper.add_representer(list, _represent_list)
-_Dumper.add_representer(tuple, _represent_list)
+_Dumper.add_representer(list, _represent_list)  # type: ignore[arg-type]
+_Dumper.add_representer(tuple, _represent_list)  # type: ignore[arg-type]
 
 
 def dump_profile_yaml(model: BaseModel, *, header: str) -> str:

@@ -67,6 +67,8 @@ class Renderer:
         return [d for d in dirs if d.is_dir()]
 
     def noise_generator(self, condition: Condition) -> Any:
+        if condition.noise is None:
+            raise ConfigError(f"condition '{condition.id}' has no noise")
         if condition.id not in self._generators:
             from lastmile.profiles import profile_loader
             from lastmile.profiles.generators import make_noise_generator

@@ -135,13 +135,18 @@ class ConditionEntry(StrictModel):
         return self
 
 
+def _none_list() -> list[Any]:
+    """[None]: a grid axis that leaves the stage out."""
+    return [None]
+
+
 class Grid(StrictModel):
     """A cartesian product of noise × SNR × device × channel, added to the list."""
 
     noise: list[NoiseSpec] = Field(min_length=1)
     snr_db: list[float] = Field(min_length=1)
-    device: list[DeviceSpec | None] = Field(default_factory=lambda: [None])
-    channel: list[ChannelSpec | None] = Field(default_factory=lambda: [None])
+    device: list[DeviceSpec | None] = Field(default_factory=lambda: _none_list())
+    channel: list[ChannelSpec | None] = Field(default_factory=lambda: _none_list())
 
     @field_validator("noise", mode="before")
     @classmethod
