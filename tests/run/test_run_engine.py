@@ -264,3 +264,22 @@ def test_a_worker_that_dies_is_replaced_and_its_item_recorded(
     assert set(failed) == {f"{r['id']}__pink_snr5" for r in rows}
     assert all("worker process died" in e for e in failed.values())
     assert all(r["hypothesis"] for r in items if r["condition_id"] == "clean")
+
+
+def test_a_cache_hit_is_scored_against_the_current_transcript(tmp_path: Path):
+    rows = demo_rows(groups=("us",), per_group=2)
+    cache = tmp_path / "cache.sqlite"
+    pack = demo_subset_pack(tmp_path / "p", rows, fairness={"min_speakers": 2})
+    first = run_pack(pack, RunOptions(out=tmp_path / "a", workers=1, cache_path=cache))
+    # fix a "typo" in the manifest: the audio is the same, the reference is not
+    manifest = pack.parent / "manifest.csv"
+    manifest.write_text(manifest.read_text().replace(rows[0]["text"], "completely other words"))
+    second = run_pack(pack, RunOptions(out=tmp_path / "b", workers=1, cache_path=cache))
+    assert second.n_cached == 2
+    before = {r["utterance_id"]: r for r in _items(first.run_dir)}
+    after = {r["utterance_id"]: r for r in _items(second.run_dir)}
+    changed = rows[0]["id"]
+    assert after[changed]["hypothesis_raw"] == before[changed]["hypothesis_raw"]
+    assert after[changed]["reference"] == "completely other words"
+    assert int(after[changed]["n_ref"]) == 3
+    assert after[rows[1]["id"]] == {**before[rows[1]["id"]]}

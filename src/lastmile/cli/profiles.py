@@ -77,7 +77,11 @@ def list_command(profiles_dirs: tuple[Path, ...]) -> None:
     from lastmile.profiles.noise_model import list_profile_files
     from lastmile.profiles.presets import PRESET_NAMES, preset_table
 
-    table = Table("name", "kind", "summary", "where")
+    table = Table()
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("summary")
+    table.add_column("where", overflow="fold")
     for path in list_profile_files(_search_dirs(profiles_dirs)):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         kind = str(data.get("kind", "?")) if isinstance(data, dict) else "?"

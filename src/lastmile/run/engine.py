@@ -318,7 +318,7 @@ def run_pack(
             if item.item_id in pending:
                 hit = cache.get(item.cache_key, fingerprint)
                 if hit is not None:
-                    finish(hit, cached=True)
+                    finish(_rescored(hit, item, loaded.pack.normalizer), cached=True)
                     pending.discard(item.item_id)
     report()
 
@@ -361,6 +361,27 @@ def run_pack(
         wall_s=time.perf_counter() - t_start,
         backend_s=backend_s,
     )
+
+
+def _rescored(hit: dict[str, Any], item: PlannedItem, normalizer: str) -> dict[str, Any]:
+    """A cached record for ``item``, its counts scored again against the current reference
+    text and normalizer (the cache keeps what is expensive: the render and the transcript)."""
+    from lastmile.score import score_item
+
+    record = {**hit, "item_id": item.item_id, "condition_id": item.condition.id}
+    if record.get("hypothesis_raw") is not None:
+        counts = score_item(item.utterance.text, record["hypothesis_raw"], normalizer=normalizer)
+        record.update(
+            n_ref=counts.n_ref,
+            hits=counts.hits,
+            substitutions=counts.substitutions,
+            deletions=counts.deletions,
+            insertions=counts.insertions,
+            reference=counts.reference,
+            hypothesis=counts.hypothesis,
+            normalizer=counts.normalizer,
+        )
+    return record
 
 
 def _run_pool(
