@@ -112,8 +112,25 @@ def write_audio(path: str | Path, samples: np.ndarray, *, sample_rate: int) -> P
     subtype = "FLOAT" if path.suffix.lower() == ".wav" else None
     if path.suffix.lower() == ".flac":
         subtype = "PCM_24"
-    sf.write(str(path), samples, sample_rate, subtype=subtype)
+    with sf.SoundFile(str(path), "w", samplerate=sample_rate, channels=1, subtype=subtype) as fh:
+        _omit_peak_chunk(fh)
+        fh.write(samples)
     return path
+
+
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sf_command code
+
+
+def _omit_peak_chunk(fh: sf.SoundFile) -> None:
+    """Float WAV files get a PEAK chunk holding the wall-clock time of writing, so two writes
+    of the same samples differ in their bytes; ask libsndfile to leave it out. (soundfile has
+    no public call for this; without its internals the chunk stays, the samples are the same.)
+    """
+    snd = getattr(sf, "_snd", None)
+    ffi = getattr(sf, "_ffi", None)
+    handle = getattr(fh, "_file", None)
+    if snd is not None and ffi is not None and handle is not None:
+        snd.sf_command(handle, _SFC_SET_ADD_PEAK_CHUNK, ffi.NULL, 0)
 
 
 def resample(samples: np.ndarray, *, orig_sample_rate: int, sample_rate: int) -> np.ndarray:
