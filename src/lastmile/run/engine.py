@@ -32,6 +32,7 @@ from lastmile.run.worker import (
     init_worker,
     process_task,
     process_task_in_worker,
+    score_fields,
 )
 from lastmile.scenario.pack import CLEAN_ID, LoadedPack, load_pack
 
@@ -366,21 +367,9 @@ def run_pack(
 def _rescored(hit: dict[str, Any], item: PlannedItem, normalizer: str) -> dict[str, Any]:
     """A cached record for ``item``, its counts scored again against the current reference
     text and normalizer (the cache keeps what is expensive: the render and the transcript)."""
-    from lastmile.score import score_item
-
     record = {**hit, "item_id": item.item_id, "condition_id": item.condition.id}
     if record.get("hypothesis_raw") is not None:
-        counts = score_item(item.utterance.text, record["hypothesis_raw"], normalizer=normalizer)
-        record.update(
-            n_ref=counts.n_ref,
-            hits=counts.hits,
-            substitutions=counts.substitutions,
-            deletions=counts.deletions,
-            insertions=counts.insertions,
-            reference=counts.reference,
-            hypothesis=counts.hypothesis,
-            normalizer=counts.normalizer,
-        )
+        record.update(score_fields(item.utterance.text, record["hypothesis_raw"], normalizer))
     return record
 
 

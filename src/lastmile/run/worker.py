@@ -20,7 +20,14 @@ from lastmile.render.engine import Renderer
 from lastmile.scenario.pack import LoadedPack, load_pack
 from lastmile.score import score_item
 
-__all__ = ["Task", "WorkerContext", "init_worker", "process_task", "process_task_in_worker"]
+__all__ = [
+    "Task",
+    "WorkerContext",
+    "init_worker",
+    "process_task",
+    "process_task_in_worker",
+    "score_fields",
+]
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,22 @@ def _decode(ctx: WorkerContext, audios: list[np.ndarray]) -> tuple[list[str | No
     return out, errors
 
 
+def score_fields(reference: str, hypothesis: str, normalizer: str) -> dict[str, Any]:
+    """An item record's score columns: counts (N, hits, S, D, I), the normalized texts and
+    the normalizer's name."""
+    counts = score_item(reference, hypothesis, normalizer=normalizer)
+    return {
+        "n_ref": counts.n_ref,
+        "hits": counts.hits,
+        "substitutions": counts.substitutions,
+        "deletions": counts.deletions,
+        "insertions": counts.insertions,
+        "reference": counts.reference,
+        "hypothesis": counts.hypothesis,
+        "normalizer": counts.normalizer,
+    }
+
+
 def process_task(ctx: WorkerContext, task: Task) -> list[dict[str, Any]]:
     """Render, decode and score every pending item of one utterance."""
     records: list[dict[str, Any]] = []
@@ -179,17 +202,6 @@ def process_task(ctx: WorkerContext, task: Task) -> list[dict[str, Any]]:
                 "error": err or None,
             }
             if hyp is not None:
-                counts = score_item(task.text, hyp, normalizer=ctx.normalizer)
-                rec.update(
-                    hypothesis_raw=hyp,
-                    n_ref=counts.n_ref,
-                    hits=counts.hits,
-                    substitutions=counts.substitutions,
-                    deletions=counts.deletions,
-                    insertions=counts.insertions,
-                    reference=counts.reference,
-                    hypothesis=counts.hypothesis,
-                    normalizer=counts.normalizer,
-                )
+                rec.update(hypothesis_raw=hyp, **score_fields(task.text, hyp, ctx.normalizer))
             records.append(rec)
     return records
