@@ -5,6 +5,11 @@
   rerun_ratio=     warm-cache rerun / cold run (2 workers)
   vs_naive=        naive script (benchmarks/naive_loop.py) / lastmile cold (2 workers)
   peak_rss_mb=     peak resident memory of this process and its workers
+  ceiling_2w=      the machine's own limit for speedup_2w: the backend alone on the rendered
+                   audio in one process / the same audio split over two processes decoding
+                   at once (no harness at all); cores that slow each other down (shared
+                   cache and memory bandwidth) put it below 2
+  efficiency_2w=   speedup_2w / ceiling_2w: the share of that limit the harness reaches
 
 Usage: python benchmarks/engine.py [--limit 14]
 """
@@ -12,11 +17,15 @@ Usage: python benchmarks/engine.py [--limit 14]
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from naive_loop import naive_run
 
 from lastmile.asr import build_backend
@@ -27,8 +36,8 @@ from lastmile.run.plan import load_pack_corpus
 from lastmile.scenario.pack import load_pack
 
 
-def backend_alone(limit: int) -> float:
-    """Seconds the backend alone needs for the slice's rendered audio (rendered beforehand)."""
+def rendered_slice(limit: int) -> list[np.ndarray]:
+    """The slice's items rendered at the backend's rate, in plan order."""
     loaded = load_pack(shipped_pack("demo"))
     corpus = load_pack_corpus(loaded, limit=limit)
     backend = build_backend("faster-whisper")
@@ -37,10 +46,30 @@ def backend_alone(limit: int) -> float:
     for utt in corpus.utterances:
         speech, _ = renderer.load_speech(utt.audio)
         audios += [renderer.render(speech, c, utterance_id=utt.id).audio for c in loaded.conditions]
+    return audios
+
+
+def decode_seconds(audios: list[np.ndarray], barrier: Any = None) -> float:
+    """Seconds the default backend alone takes for ``audios`` (model loaded beforehand)."""
+    backend = build_backend("faster-whisper")
+    backend.transcribe([audios[0]])  # load the model outside the timing
+    if barrier is not None:
+        barrier.wait()
     t0 = time.perf_counter()
     for audio in audios:
         backend.transcribe([audio])
     return time.perf_counter() - t0
+
+
+def two_processes(audios: list[np.ndarray]) -> float:
+    """Wall seconds for two processes decoding the two halves of ``audios`` at once."""
+    mp = multiprocessing.get_context("spawn")
+    with mp.Manager() as manager:
+        barrier = manager.Barrier(2)
+        with ProcessPoolExecutor(2, mp_context=mp) as pool:
+            halves = [audios[0::2], audios[1::2]]
+            futures = [pool.submit(decode_seconds, half, barrier) for half in halves]
+            return max(f.result() for f in futures)
 
 
 def main() -> None:
@@ -65,7 +94,9 @@ def main() -> None:
             )
             return time.perf_counter() - t0
 
-        alone = backend_alone(args.limit)
+        audios = rendered_slice(args.limit)
+        alone = decode_seconds(audios)
+        split = two_processes(audios)
         one = run("w1", 1, use_cache=False)
         two = run("w2", 2, use_cache=True)  # cold: the cache is empty, and is filled
         warm = run("warm", 2, use_cache=True)
@@ -74,6 +105,7 @@ def main() -> None:
     rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"items={n_items}")
     print(f"backend_alone_s={alone:.1f}")
+    print(f"backend_two_processes_s={split:.1f}")
     print(f"wall_1w_s={one:.1f}")
     print(f"wall_2w_s={two:.1f}")
     print(f"wall_warm_s={warm:.2f}")
@@ -83,6 +115,8 @@ def main() -> None:
     print(f"rerun_ratio={warm / two:.3f}")
     print(f"vs_naive={naive / two:.2f}")
     print(f"peak_rss_mb={max(rss_self, rss_children):.0f}")
+    print(f"ceiling_2w={alone / split:.2f}")
+    print(f"efficiency_2w={(one / two) / (alone / split):.2f}")
 
 
 if __name__ == "__main__":

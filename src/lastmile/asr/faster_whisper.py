@@ -60,6 +60,7 @@ class FasterWhisperBackend:
 
     name = "faster-whisper"
     sample_rate = 16000
+    preload_modules = ("faster_whisper",)  # imported by the worker fork server
 
     def __init__(
         self,

@@ -63,6 +63,10 @@ def _execute(
     item_timeout: float | None = None,
     flag_exit: bool = True,
 ) -> None:
+    if workers > 1:
+        from lastmile.forkserver import pool_context
+
+        pool_context(asr or "faster-whisper")  # its imports overlap the engine's below
     from lastmile.run import RunOptions, run_pack
 
     if limit is not None and limit < 1:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import multiprocessing
 import os
 import platform
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 from lastmile.corpus import Corpus
 from lastmile.errors import ConfigError
+from lastmile.forkserver import pool_context
 from lastmile.run.plan import PlannedItem, file_sha256, load_pack_corpus, plan_items
 from lastmile.run.store import RunStore, TranscriptCache
 from lastmile.run.worker import (
@@ -226,6 +226,8 @@ def run_pack(
     t_start = time.perf_counter()
     loaded = load_pack(pack_path)
     spec = options.asr if options.asr is not None else loaded.pack.asr
+    if options.workers > 1:
+        pool_context(spec)  # the fork server imports while this process plans
     own_backend = backend is None
     backend = backend or build_backend(spec)
     corpus = load_pack_corpus(loaded, limit=options.limit)
@@ -388,7 +390,7 @@ def _run_pool(
     so the one that kills its worker is found; it is recorded as failed after
     ``options.retries`` further deaths, and the run goes on.
     """
-    mp = multiprocessing.get_context("spawn")
+    mp = pool_context(spec)
 
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
