@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from types import SimpleNamespace
-
 import numpy as np
-import soundfile as sf
+import pytest
 
 from lastmile.profiles.fidelity import asr_wer_figures, compare_profile
 
@@ -34,36 +31,42 @@ def test_profile_reproduces_its_recording(known_capture, known):
     ]
 
 
-class _FakeBackend:
-    """Hears the utterance when the mix is quiet enough; records what it was given."""
-
-    sample_rate = 16000
-
-    def __init__(self) -> None:
-        self.batches: list[int] = []
-
-    def transcribe(self, batch):
-        self.batches.append(len(batch))
-        return ["take one capsule" if float(np.std(x)) < 0.2 else "" for x in batch]
-
-
-def test_asr_figures_use_the_demo_subset_at_one_snr(
-    known_capture, known, tmp_path: Path, monkeypatch
-):
-    utts = []
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        path = tmp_path / f"u{i}.wav"
-        speech = np.sin(2 * np.pi * 200 * np.arange(FS) / FS) * 0.1 * (1 + rng.uniform())
-        sf.write(str(path), speech.astype(np.float32), FS)
-        utts.append(SimpleNamespace(audio=path, text="take one capsule"))
-    backend = _FakeBackend()
-    monkeypatch.setattr("lastmile.asr.build_backend", lambda spec: backend)
-    monkeypatch.setattr(
-        "lastmile.corpus.load_manifest", lambda manifest: SimpleNamespace(utterances=tuple(utts))
+def test_asr_figures_pair_the_same_utterances_over_repeats(known_capture, known):
+    # the real default backend on two demo utterances, each mixed twice with new draws
+    once = asr_wer_figures(
+        known_capture.profile,
+        known.samples,
+        sample_rate=FS,
+        asr_spec="faster-whisper",
+        snr_db=20.0,
+        n_utterances=2,
     )
-    wer_rec, wer_syn = asr_wer_figures(
-        known_capture.profile, known.samples, sample_rate=FS, asr_spec="fake", snr_db=10.0
+    twice = asr_wer_figures(
+        known_capture.profile,
+        known.samples,
+        sample_rate=FS,
+        asr_spec="faster-whisper",
+        snr_db=20.0,
+        n_utterances=2,
+        repeats=2,
     )
-    assert backend.batches == [3, 3]
-    assert wer_rec == 0.0 and wer_syn == 0.0
+    assert once.n_items == 2 and twice.n_items == 4
+    assert twice.n_words == 2 * once.n_words > 0
+    for wer in (once, twice):
+        assert 0.0 <= wer.wer_recording < 0.8 and 0.0 <= wer.wer_synth < 0.8
+        assert np.isfinite(wer.diff_se) and wer.diff_se >= 0.0
+    lines = dict(line.split("=", 1) for line in twice.lines())
+    assert float(lines["wer_diff"]) == pytest.approx(
+        twice.wer_synth - twice.wer_recording, abs=1e-4
+    )
+    assert lines["wer_items"] == "4"
+    # the first repeat draws exactly what a single run draws
+    again = asr_wer_figures(
+        known_capture.profile,
+        known.samples,
+        sample_rate=FS,
+        asr_spec="faster-whisper",
+        snr_db=20.0,
+        n_utterances=2,
+    )
+    assert again == once

@@ -247,6 +247,14 @@ def render_command(
     show_default=True,
     help="Demo utterances in the --asr mixes (spread over the speakers).",
 )
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Mix every --asr utterance this many times, each with new recording offsets and a "
+    "new synthesis (narrows wer_diff_se).",
+)
 @_dirs_option
 @handle_errors
 def compare_command(
@@ -256,11 +264,13 @@ def compare_command(
     asr_spec: str | None,
     snr_db: float,
     utterances: int,
+    repeats: int,
     profiles_dirs: tuple[Path, ...],
 ) -> None:
     """Compare a noise profile's synthesis with a RECORDING of the site, as key=value lines:
     lsd_db, tones_matched, max_tone_freq_err_hz, max_tone_level_err_db, events_matched,
-    event_period_err_pct (and wer_recording, wer_synth with --asr).
+    event_period_err_pct (and with --asr: wer_recording, wer_synth, wer_diff, wer_diff_se,
+    wer_items; WERs as fractions, so 2 points is 0.02).
 
     \b
     Example:
@@ -278,14 +288,15 @@ def compare_command(
     for line in fidelity.lines():
         click.echo(line)
     if asr_spec is not None:
-        wer_rec, wer_syn = asr_wer_figures(
+        wer = asr_wer_figures(
             profile,
             loaded.samples,
             sample_rate=loaded.sample_rate,
             asr_spec=asr_spec,
             snr_db=snr_db,
             n_utterances=utterances,
+            repeats=repeats,
             seed=seed,
         )
-        click.echo(f"wer_recording={wer_rec:.4f}")
-        click.echo(f"wer_synth={wer_syn:.4f}")
+        for line in wer.lines():
+            click.echo(line)

@@ -30,7 +30,13 @@ from lastmile.profiles.noise_capture import NoiseAnalysis, analyse_noise, prepar
 from lastmile.profiles.noise_model import NoiseProfile
 from lastmile.profiles.synthesis import ProfileNoise
 
-__all__ = ["Fidelity", "asr_wer_figures", "compare_profile", "log_spectral_distance"]
+__all__ = [
+    "Fidelity",
+    "WerComparison",
+    "asr_wer_figures",
+    "compare_profile",
+    "log_spectral_distance",
+]
 
 T = TypeVar("T")
 
@@ -123,6 +129,29 @@ def compare_profile(
     )
 
 
+@dataclass(frozen=True)
+class WerComparison:
+    """Pooled WERs (fractions) of the same utterances mixed with the recording and with the
+    synthesis, and the standard error of their difference."""
+
+    wer_recording: float
+    wer_synth: float
+    diff_se: float
+    """Standard error of ``wer_synth - wer_recording``: items paired, clustered by
+    utterance (the noise draws are what differs between the two)."""
+    n_items: int
+    n_words: int
+
+    def lines(self) -> list[str]:
+        return [
+            f"wer_recording={self.wer_recording:.4f}",
+            f"wer_synth={self.wer_synth:.4f}",
+            f"wer_diff={self.wer_synth - self.wer_recording:+.4f}",
+            f"wer_diff_se={self.diff_se:.4f}",
+            f"wer_items={self.n_items}",
+        ]
+
+
 def asr_wer_figures(
     profile: NoiseProfile,
     samples: np.ndarray,
@@ -131,17 +160,20 @@ def asr_wer_figures(
     asr_spec: str,
     snr_db: float = 10.0,
     n_utterances: int = 28,
+    repeats: int = 1,
     seed: int = 0,
-) -> tuple[float, float]:
-    """(wer_recording, wer_synth): the demo subset mixed at ``snr_db`` with segments of the
-    recording, and with synthesis from ``profile``, decoded by the backend ``asr_spec``.
+) -> WerComparison:
+    """The demo subset mixed at ``snr_db`` with segments of the recording, and with
+    synthesis from ``profile``, decoded by the backend ``asr_spec``; ``repeats`` times, each
+    with new recording offsets and a new synthesis for the same utterances.
 
     Pooled WER (errors / reference words) with the ``default`` normalizer. The recording
     segments start at offsets drawn from ``default_rng([seed, 0])`` (looping a short
     recording); the synthesis draws from ``default_rng([seed, 1])``, so neither depends on
     the other. The defaults (one utterance of each of the 28 demo speakers, 10 dB) keep the
     comparison off the WER cliff, where a few words swing it by 10 points: at 5 dB with 12
-    utterances two synthesis seeds differed by 7 points.
+    utterances two synthesis seeds differed by 7 points. Telling a 2-point difference from
+    noise takes a few hundred utterances (``diff_se`` says how well it is resolved).
     """
     from lastmile.asr import build_backend
     from lastmile.audio.io import read_audio
@@ -150,6 +182,8 @@ def asr_wer_figures(
     from lastmile.resources import shipped_dir
     from lastmile.score import pooled_wer, score_item
 
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
     backend = build_backend(asr_spec)
     rate = int(backend.sample_rate)
     corpus = load_manifest(shipped_dir("demo_corpus") / "manifest.csv")
@@ -160,22 +194,47 @@ def asr_wer_figures(
         np.asarray(samples, dtype=np.float32), orig_sample_rate=sample_rate, sample_rate=rate
     )
     generator = ProfileNoise(profile)
-    with_recording, with_synth, refs = [], [], []
-    for utt in chosen:
-        speech = read_audio(utt.audio, sample_rate=rate).samples
-        n = speech.size
-        start = int(rng_recording.integers(0, recording.size))
-        segment = recording[(start + np.arange(n)) % recording.size]
-        params = generator.draw(rng_synth, n_samples=n, sample_rate=rate)
-        synth = generator.render(params, n_samples=n, sample_rate=rate)
-        with_recording.append(mix_at_snr(speech, segment, snr_db=snr_db, sample_rate=rate).mix)
-        with_synth.append(mix_at_snr(speech, synth, snr_db=snr_db, sample_rate=rate).mix)
-        refs.append(utt.text)
-    hyp_rec = backend.transcribe(with_recording)
-    hyp_syn = backend.transcribe(with_synth)
-    wer_rec = pooled_wer([score_item(r, h) for r, h in zip(refs, hyp_rec, strict=True)])
-    wer_syn = pooled_wer([score_item(r, h) for r, h in zip(refs, hyp_syn, strict=True)])
-    return float(wer_rec or 0.0), float(wer_syn or 0.0)
+    speeches = [read_audio(utt.audio, sample_rate=rate).samples for utt in chosen]
+    counts_rec, counts_syn = [], []
+    for _ in range(repeats):
+        with_recording, with_synth = [], []
+        for speech in speeches:
+            n = speech.size
+            start = int(rng_recording.integers(0, recording.size))
+            segment = recording[(start + np.arange(n)) % recording.size]
+            params = generator.draw(rng_synth, n_samples=n, sample_rate=rate)
+            synth = generator.render(params, n_samples=n, sample_rate=rate)
+            with_recording.append(mix_at_snr(speech, segment, snr_db=snr_db, sample_rate=rate).mix)
+            with_synth.append(mix_at_snr(speech, synth, snr_db=snr_db, sample_rate=rate).mix)
+        hyp_rec = backend.transcribe(with_recording)
+        hyp_syn = backend.transcribe(with_synth)
+        counts_rec.append([score_item(u.text, h) for u, h in zip(chosen, hyp_rec, strict=True)])
+        counts_syn.append([score_item(u.text, h) for u, h in zip(chosen, hyp_syn, strict=True)])
+    flat_rec = [c for run in counts_rec for c in run]
+    flat_syn = [c for run in counts_syn for c in run]
+    wer_rec = float(pooled_wer(flat_rec) or 0.0)
+    wer_syn = float(pooled_wer(flat_syn) or 0.0)
+    # per utterance, summed over repeats: extra errors with the synthesis, and words
+    extra = np.zeros(len(chosen))
+    words = np.zeros(len(chosen))
+    for run_rec, run_syn in zip(counts_rec, counts_syn, strict=True):
+        for i, (a, b) in enumerate(zip(run_rec, run_syn, strict=True)):
+            extra[i] += b.errors - a.errors
+            words[i] += a.n_ref
+    total = float(words.sum())
+    k = len(chosen)
+    if total > 0 and k > 1:
+        resid = extra - (wer_syn - wer_rec) * words
+        diff_se = float(np.sqrt(k / (k - 1) * np.sum(resid**2)) / total)
+    else:
+        diff_se = float("nan")
+    return WerComparison(
+        wer_recording=wer_rec,
+        wer_synth=wer_syn,
+        diff_se=diff_se,
+        n_items=len(flat_rec),
+        n_words=int(total),
+    )
 
 
 def _spread(items: Sequence[T], count: int) -> list[T]:
