@@ -226,8 +226,6 @@ def run_pack(
     t_start = time.perf_counter()
     loaded = load_pack(pack_path)
     spec = options.asr if options.asr is not None else loaded.pack.asr
-    if options.workers > 1:
-        pool_context(spec)  # the fork server imports while this process plans
     own_backend = backend is None
     backend = backend or build_backend(spec)
     corpus = load_pack_corpus(loaded, limit=options.limit)
@@ -323,6 +321,8 @@ def run_pack(
                 if hit is not None:
                     finish(_rescored(hit, item, loaded.pack.normalizer), cached=True)
                     pending.discard(item.item_id)
+    if pending and options.workers > 1:
+        pool_context(spec)  # the fork server imports while this process reports and queues
     report()
 
     tasks = _tasks(items, pending, per_utterance=options.workers <= 1)
