@@ -103,8 +103,16 @@ def _device_through(name: str, sweep: np.ndarray, fs: int) -> np.ndarray:
     y = scipy.signal.sosfilt(sos, sweep.astype(np.float64))
     if name == "conference-speakerphone":
         y = np.tanh(0.7 * y) / 0.7
-    latency = {"handset-narrowband": 0.045, "headset": 0.021, "conference-speakerphone": 0.063}[name]
-    floor_dbfs = {"handset-narrowband": -78.0, "headset": -84.0, "conference-speakerphone": -72.0}[name]
+    latency = {
+        "handset-narrowband": 0.045,
+        "headset": 0.021,
+        "conference-speakerphone": 0.063,
+    }[name]
+    floor_dbfs = {
+        "handset-narrowband": -78.0,
+        "headset": -84.0,
+        "conference-speakerphone": -72.0,
+    }[name]
     y = np.concatenate([np.zeros(round(latency * fs)), y * 0.7])
     return y + rng.normal(0.0, 10 ** (floor_dbfs / 20), y.size)
 
