@@ -219,6 +219,10 @@ def run_pack(
 
     ``backend`` may pass an already built backend (it must match ``options.asr``); otherwise
     it is built from the spec (the CLI's ``--asr`` or the pack's ``asr``).
+
+    With ``workers > 1`` the workers are processes started from a fork server (spawn where
+    there is none), which import the calling script again: call this from a script under
+    ``if __name__ == "__main__":``, as with any ``multiprocessing`` code.
     """
     from lastmile.asr import build_backend
 
