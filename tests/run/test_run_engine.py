@@ -283,3 +283,26 @@ def test_a_cache_hit_is_scored_against_the_current_transcript(tmp_path: Path):
     assert after[changed]["reference"] == "completely other words"
     assert int(after[changed]["n_ref"]) == 3
     assert after[rows[1]["id"]] == {**before[rows[1]["id"]]}
+
+
+def test_workers_that_die_before_any_item_stop_the_run_with_the_fix(tmp_path: Path):
+    # a script that calls run_pack without the __main__ guard: every worker process imports
+    # it again and dies before it can decode anything
+    rows = demo_rows(groups=("us", "gb-rp"), per_group=2)
+    pack = demo_subset_pack(tmp_path / "p", rows, conditions=[{"noise": "pink", "snr_db": 5}])
+    out = tmp_path / "run"
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from lastmile.run import RunOptions, run_pack\n"
+        f"run_pack({str(pack)!r}, RunOptions(out={str(out)!r}, workers=2, retries=0, "
+        "use_cache=False, examples_per_condition=0))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode != 0
+    assert "BackendError" in proc.stderr
+    assert 'put the call under `if __name__ == "__main__":`' in proc.stderr
+    # nothing was recorded as failed: a resumed (guarded) run tries every item again
+    with sqlite3.connect(out / "store.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0

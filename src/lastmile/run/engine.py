@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lastmile.corpus import Corpus
-from lastmile.errors import ConfigError
+from lastmile.errors import BackendError, ConfigError
 from lastmile.forkserver import pool_context
 from lastmile.run.plan import PlannedItem, file_sha256, load_pack_corpus, plan_items
 from lastmile.run.store import RunStore, TranscriptCache
@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 RUN_SCHEMA_VERSION = 1
+_DEAD_ON_ARRIVAL = 3  # tasks whose workers all died, none finished: stop the run
 ITEM_COLUMNS = [
     "item_id",
     "condition_id",
@@ -393,6 +394,11 @@ def _run_pool(
     pool: it is started again, and the tasks that were in flight run again one at a time,
     so the one that kills its worker is found; it is recorded as failed after
     ``options.retries`` further deaths, and the run goes on.
+
+    Workers that die on every task before finishing any (a calling script without an
+    ``if __name__ == "__main__":`` guard, a backend that cannot start) stop the run with a
+    BackendError after three tasks, rather than recording every item as failed; those three
+    are not recorded, so a resumed run tries them again.
     """
     mp = pool_context(spec)
 
@@ -412,6 +418,23 @@ def _run_pool(
 
     isolate: deque[Task] = deque()  # tasks lost in a crash: each runs alone
     deaths: dict[Task, int] = {}
+    unrecorded: list[Task] = []  # died too often; recorded once some task has finished
+    any_finished = False
+
+    def record_deaths() -> None:
+        for task in unrecorded:
+            for item_id, condition_id in task.items:
+                finish(
+                    {
+                        "item_id": item_id,
+                        "condition_id": condition_id,
+                        "error": f"the worker process died while decoding this item "
+                        f"({deaths[task]} times)",
+                    },
+                    cached=False,
+                )
+        unrecorded.clear()
+
     in_flight: dict[Future[list[dict[str, Any]]], Task] = {}
     pool = new_pool()
     try:
@@ -436,27 +459,30 @@ def _run_pool(
                     if alone:
                         deaths[task] = deaths.get(task, 0) + 1
                     if deaths.get(task, 0) > options.retries:
-                        for item_id, condition_id in task.items:
-                            finish(
-                                {
-                                    "item_id": item_id,
-                                    "condition_id": condition_id,
-                                    "error": f"the worker process died while decoding this "
-                                    f"item ({deaths[task]} times)",
-                                },
-                                cached=False,
-                            )
+                        unrecorded.append(task)
+                        if not any_finished and len(unrecorded) >= _DEAD_ON_ARRIVAL:
+                            raise BackendError(
+                                f"the worker processes died on each of the first "
+                                f"{len(unrecorded)} items, {deaths[task]} times each, before "
+                                "finishing any; if you call run_pack from a script, put the "
+                                'call under `if __name__ == "__main__":`; otherwise run with '
+                                "--workers 1 to see the backend's own error"
+                            ) from None
                     else:
                         isolate.append(task)
                     continue
+                any_finished = True
                 for rec in records:
                     finish(rec, cached=False)
+            if any_finished:
+                record_deaths()
             if broken:
                 isolate.extend(in_flight.values())
                 in_flight.clear()
                 pool.shutdown(wait=True, cancel_futures=True)
                 pool = new_pool()
             report()
+        record_deaths()  # fewer tasks than it takes to stop the run: all died
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
