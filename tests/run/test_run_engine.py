@@ -43,9 +43,13 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-def test_one_and_two_workers_give_identical_results_and_cache_hits(pack: Path, tmp_path: Path):
+def test_one_and_two_workers_give_identical_results_and_cache_hits(
+    pack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     cache = tmp_path / "cache.sqlite"
     one = run_pack(pack, RunOptions(out=tmp_path / "w1", workers=1, use_cache=False))
+    # the plan is made a few utterances at a time; chunks of 1 must give the same run
+    monkeypatch.setattr("lastmile.run.engine._PLAN_CHUNK", 1)
     two = run_pack(pack, RunOptions(out=tmp_path / "w2", workers=2, cache_path=cache))
     assert one.n_items == two.n_items == 12
     assert one.n_failed == two.n_failed == 0
@@ -60,7 +64,9 @@ def test_one_and_two_workers_give_identical_results_and_cache_hits(pack: Path, t
     assert TranscriptCache(cache).info()["entries"] == 12
 
 
-def test_killed_run_resumes_with_nothing_lost_or_counted_twice(pack: Path, tmp_path: Path):
+def test_killed_run_resumes_with_nothing_lost_or_counted_twice(
+    pack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     reference = run_pack(pack, RunOptions(out=tmp_path / "ref", workers=1, use_cache=False))
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -100,6 +106,8 @@ def test_killed_run_resumes_with_nothing_lost_or_counted_twice(pack: Path, tmp_p
     proc.wait()
     assert 4 <= done < 12
     assert not (out / "summary.json").exists()
+    # resumed with the plan made 4 utterances at a time (the killed run planned all 6 at once)
+    monkeypatch.setattr("lastmile.run.engine._PLAN_CHUNK", 4)
     resumed = run_pack(pack, RunOptions(resume=out, workers=1, use_cache=False))
     items = _items(resumed.run_dir)
     assert len(items) == 12

@@ -7,12 +7,13 @@ Every finished item is committed to the run store as it completes, so a killed r
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import platform
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -21,10 +22,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from lastmile.corpus import Corpus
+from lastmile.corpus import Corpus, Utterance
 from lastmile.errors import BackendError, ConfigError
 from lastmile.forkserver import pool_context
-from lastmile.run.plan import PlannedItem, file_sha256, load_pack_corpus, plan_items
+from lastmile.run.plan import PlannedItem, file_sha256, iter_plan, load_pack_corpus
+from lastmile.run.plan import item_id as make_item_id
 from lastmile.run.store import RunStore, TranscriptCache
 from lastmile.run.worker import (
     Task,
@@ -45,6 +47,7 @@ __all__ = [
 ]
 
 RUN_SCHEMA_VERSION = 1
+_PLAN_CHUNK = 64  # utterances planned at a time
 _DEAD_ON_ARRIVAL = 3  # tasks whose workers all died, none finished: stop the run
 ITEM_COLUMNS = [
     "item_id",
@@ -142,13 +145,11 @@ def default_run_dir(loaded: LoadedPack) -> Path:
     return Path("lastmile-runs") / f"{loaded.pack.name}-{stamp}"
 
 
-def _tasks(items: list[PlannedItem], pending: set[str], *, per_utterance: bool) -> Iterator[Task]:
-    """Pending items as tasks: one per utterance (its conditions together: one read of the
-    speech) when running inline, one per item in a pool (the tail stays balanced)."""
+def _tasks(items: list[PlannedItem], *, per_utterance: bool) -> Iterator[Task]:
+    """Items as tasks: one per utterance (its conditions together: one read of the speech)
+    when running inline, one per item in a pool (the tail stays balanced)."""
     current: list[PlannedItem] = []
     for item in items:
-        if item.item_id not in pending:
-            continue
         if current and (not per_utterance or current[0].utterance.id != item.utterance.id):
             yield _task(current)
             current = []
@@ -248,9 +249,7 @@ def run_pack(
     for cond in loaded.conditions:
         ctx.renderer.validate_condition(cond)
     condition_keys = {c.id: ctx.renderer.condition_key(c) for c in loaded.conditions}
-    audio_digests = {u.id: file_sha256(Path(u.audio)) for u in corpus.utterances}
-    items = plan_items(loaded, corpus, condition_keys=condition_keys, audio_digests=audio_digests)
-    by_id = {i.item_id: i for i in items}
+    total = len(corpus) * len(loaded.conditions)
     meta = _run_meta(loaded, corpus, backend, spec)
     fingerprint = meta["backend"]["fingerprint"]
 
@@ -264,7 +263,7 @@ def run_pack(
         store = RunStore(run_dir / "store.sqlite")
         previous = store.get_meta("plan")
         if previous is not None and (
-            previous["fingerprint"] != fingerprint or previous["items"] != len(items)
+            previous["fingerprint"] != fingerprint or previous["items"] != total
         ):
             raise ConfigError(
                 f"{run_dir}: was started with another backend or another selection "
@@ -280,18 +279,19 @@ def run_pack(
             )
         run_dir.mkdir(parents=True, exist_ok=True)
         store = RunStore(run_dir / "store.sqlite")
-    store.set_meta("plan", {"fingerprint": fingerprint, "items": len(items)})
+    store.set_meta("plan", {"fingerprint": fingerprint, "items": total})
     meta["started_at"] = store.get_meta("started_at") or _now()
     store.set_meta("started_at", meta["started_at"])
     meta["complete"] = False
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
 
     cache = TranscriptCache(options.cache_path) if options.use_cache else None
-    done = store.done_ids()
     n_cached = n_failed = 0
-    n_done = len(done)
-    total = len(items)
+    n_done = store.count()
     backend_s = 0.0
+    # items planned and not yet finished: the plan is made a chunk of utterances at a time,
+    # as the executor asks for work, so memory does not grow with the pack
+    by_id: dict[str, PlannedItem] = {}
 
     def report() -> None:
         if on_progress is not None:
@@ -299,7 +299,7 @@ def run_pack(
 
     def finish(record: dict[str, Any], *, cached: bool) -> None:
         nonlocal n_done, n_failed, n_cached, backend_s
-        item = by_id[record["item_id"]]
+        item = by_id.pop(record["item_id"])
         full = {
             **record,
             "utterance_id": item.utterance.id,
@@ -318,19 +318,36 @@ def run_pack(
         if cache is not None and not cached and not full.get("error"):
             cache.put(item.cache_key, fingerprint, record)
 
-    pending = {i.item_id for i in items if i.item_id not in done}
-    if cache is not None:
-        for item in items:
-            if item.item_id in pending:
-                hit = cache.get(item.cache_key, fingerprint)
+    def planned_tasks() -> Iterator[Task]:
+        """Tasks for the items still to decode, planned a chunk of utterances at a time;
+        items already in the store are skipped, cache hits are finished on the way."""
+        utterances = corpus.utterances
+        for first in range(0, len(utterances), _PLAN_CHUNK):
+            chunk = list(
+                iter_plan(
+                    loaded,
+                    utterances[first : first + _PLAN_CHUNK],
+                    condition_keys=condition_keys,
+                    audio_digest=lambda utt: file_sha256(Path(utt.audio)),
+                    first_seq=first * len(loaded.conditions),
+                )
+            )
+            done = store.done_among([i.item_id for i in chunk])
+            pending = []
+            for item in chunk:
+                if item.item_id in done:
+                    continue
+                by_id[item.item_id] = item
+                hit = cache.get(item.cache_key, fingerprint) if cache is not None else None
                 if hit is not None:
                     finish(_rescored(hit, item, loaded.pack.normalizer), cached=True)
-                    pending.discard(item.item_id)
-    if pending and options.workers > 1:
-        pool_context(spec)  # the fork server imports while this process reports and queues
-    report()
+                else:
+                    pending.append(item)
+            report()
+            yield from _tasks(pending, per_utterance=options.workers <= 1)
 
-    tasks = _tasks(items, pending, per_utterance=options.workers <= 1)
+    report()
+    tasks = planned_tasks()
     if options.workers <= 1:
         for task in tasks:
             for rec in process_task(ctx, task):
@@ -340,19 +357,14 @@ def run_pack(
         _run_pool(loaded, spec, options, tasks, finish, report)
 
     store.set_meta("finished_at", _now())
-    records = list(store.records())
+    n_records, n_failed_all = _write_items_csv(run_dir / "items.csv", store.records())
+    _write_examples(run_dir, ctx, corpus, store, per_condition=options.examples_per_condition)
     store.close()
     if cache is not None:
         cache.close()
     meta["finished_at"] = _now()
-    meta["complete"] = len(records) == total
-    meta["counts"] = {
-        "items": total,
-        "failed": sum(1 for r in records if r.get("error")),
-        "cached": n_cached,
-    }
-    _write_items_csv(run_dir / "items.csv", records)
-    _write_examples(run_dir, ctx, items, records, per_condition=options.examples_per_condition)
+    meta["complete"] = n_records == total
+    meta["counts"] = {"items": total, "failed": n_failed_all, "cached": n_cached}
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
     summary: dict[str, Any] = {}
     if options.reports:
@@ -400,6 +412,10 @@ def _run_pool(
     BackendError after three tasks, rather than recording every item as failed; those three
     are not recorded, so a resumed run tries them again.
     """
+    first = next(tasks, None)  # plans (and finishes cache hits) until there is work
+    if first is None:
+        return  # nothing to decode: no worker is started
+    tasks = itertools.chain([first], tasks)
     mp = pool_context(spec)
 
     def new_pool() -> ProcessPoolExecutor:
@@ -497,21 +513,26 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def _write_items_csv(path: Path, records: list[dict[str, Any]]) -> None:
+def _write_items_csv(path: Path, records: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    """Write items.csv from ``records`` (streamed); returns (items, failed items)."""
     tmp = path.with_suffix(".csv.tmp")
+    n = failed = 0
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=ITEM_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for rec in records:
             writer.writerow({k: _csv_value(rec.get(k)) for k in ITEM_COLUMNS})
+            n += 1
+            failed += int(bool(rec.get("error")))
     os.replace(tmp, path)
+    return n, failed
 
 
 def _write_examples(
     run_dir: Path,
     ctx: WorkerContext,
-    items: list[PlannedItem],
-    records: list[dict[str, Any]],
+    corpus: Corpus,
+    store: RunStore,
     *,
     per_condition: int,
 ) -> None:
@@ -521,13 +542,11 @@ def _write_examples(
 
     if per_condition <= 0:
         return
-    by_item = {r["item_id"]: r for r in records}
-    chosen: dict[str, PlannedItem] = {}
-    for item in items:
-        g = item.utterance.group
-        if g not in chosen and len(chosen) < per_condition:
-            chosen[g] = item
-    utterances = [i.utterance for i in chosen.values()]
+    chosen: dict[str, Utterance] = {}
+    for utt in corpus.utterances:
+        if utt.group not in chosen and len(chosen) < per_condition:
+            chosen[utt.group] = utt
+    utterances = list(chosen.values())
     index = []
     for utt in utterances:
         try:
@@ -535,7 +554,7 @@ def _write_examples(
         except Exception:
             continue
         for cond in ctx.loaded.conditions:
-            rec = by_item.get(f"{utt.id}__{cond.id}")
+            rec = store.get(make_item_id(utt.id, cond.id))
             if rec is None or rec.get("error"):
                 continue
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,15 @@ from lastmile.corpus import Corpus, Utterance, load_corpus
 from lastmile.render.engine import RENDERER_VERSION
 from lastmile.scenario.pack import Condition, LoadedPack, item_seed_hex
 
-__all__ = ["PlannedItem", "file_sha256", "item_id", "load_pack_corpus", "plan_items", "select"]
+__all__ = [
+    "PlannedItem",
+    "file_sha256",
+    "item_id",
+    "iter_plan",
+    "load_pack_corpus",
+    "plan_items",
+    "select",
+]
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,36 @@ def load_pack_corpus(loaded: LoadedPack, *, limit: int | None = None) -> Corpus:
     return select(corpus, per_speaker=ref.per_speaker, limit=limit)
 
 
+def iter_plan(
+    loaded: LoadedPack,
+    utterances: Iterable[Utterance],
+    *,
+    condition_keys: dict[str, str],
+    audio_digest: Callable[[Utterance], str],
+    first_seq: int = 0,
+) -> Iterator[PlannedItem]:
+    """Items of ``utterances`` ordered utterance-major (one utterance's conditions together),
+    numbered from ``first_seq``; ``audio_digest`` is asked once per utterance."""
+    seq = first_seq
+    seed = loaded.pack.seed
+    for utt in utterances:
+        digest = audio_digest(utt)
+        for cond in loaded.conditions:
+            seed_hex = item_seed_hex(seed, cond.id, utt.id)
+            key = hashlib.sha256(
+                "\n".join([digest, condition_keys[cond.id], seed_hex, RENDERER_VERSION]).encode()
+            ).hexdigest()
+            yield PlannedItem(
+                seq=seq,
+                item_id=item_id(utt.id, cond.id),
+                utterance=utt,
+                condition=cond,
+                item_seed=seed_hex,
+                cache_key=key,
+            )
+            seq += 1
+
+
 def plan_items(
     loaded: LoadedPack,
     corpus: Corpus,
@@ -87,25 +126,12 @@ def plan_items(
     condition_keys: dict[str, str],
     audio_digests: dict[str, str],
 ) -> list[PlannedItem]:
-    """Items ordered utterance-major (one utterance's conditions together)."""
-    items: list[PlannedItem] = []
-    seed = loaded.pack.seed
-    for utt in corpus.utterances:
-        for cond in loaded.conditions:
-            seed_hex = item_seed_hex(seed, cond.id, utt.id)
-            key = hashlib.sha256(
-                "\n".join(
-                    [audio_digests[utt.id], condition_keys[cond.id], seed_hex, RENDERER_VERSION]
-                ).encode()
-            ).hexdigest()
-            items.append(
-                PlannedItem(
-                    seq=len(items),
-                    item_id=item_id(utt.id, cond.id),
-                    utterance=utt,
-                    condition=cond,
-                    item_seed=seed_hex,
-                    cache_key=key,
-                )
-            )
-    return items
+    """Every item of ``corpus`` (see :func:`iter_plan`), in a list."""
+    return list(
+        iter_plan(
+            loaded,
+            corpus.utterances,
+            condition_keys=condition_keys,
+            audio_digest=lambda utt: audio_digests[utt.id],
+        )
+    )

@@ -47,6 +47,27 @@ class RunStore:
     def done_ids(self) -> set[str]:
         return {row[0] for row in self._conn.execute("SELECT item_id FROM items")}
 
+    def done_among(self, item_ids: list[str]) -> set[str]:
+        """Those of ``item_ids`` already stored (asked in batches: memory stays small)."""
+        out: set[str] = set()
+        for i in range(0, len(item_ids), 500):
+            batch = item_ids[i : i + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._conn.execute(
+                f"SELECT item_id FROM items WHERE item_id IN ({marks})", batch
+            )
+            out.update(row[0] for row in rows)
+        return out
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def get(self, item_id: str) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            "SELECT record FROM items WHERE item_id = ?", (item_id,)
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
     def records(self) -> Iterator[dict[str, Any]]:
         """Items in plan order."""
         for (text,) in self._conn.execute("SELECT record FROM items ORDER BY seq"):
