@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ __all__ = [
     "RUN_SCHEMA_VERSION",
     "Example",
     "RunFolder",
+    "iter_items_csv",
     "load_examples",
     "load_run",
     "read_items_csv",
@@ -98,21 +100,35 @@ def read_items_csv(path: Path) -> list[dict[str, Any]]:
 
     Raises :class:`ConfigError` naming the line and column of a bad value.
     """
+    return list(iter_items_csv(path))
+
+
+def iter_items_csv(path: Path) -> Iterator[dict[str, Any]]:
+    """The rows of :func:`read_items_csv` one at a time (memory does not grow with the run).
+
+    A missing file or missing columns raise :class:`ConfigError` at once; a bad value when
+    its row is reached.
+    """
     if not path.is_file():
         raise ConfigError(
             f"{path}: missing, so {path.parent} is not a complete run folder; "
             f"{_fix_hint(path.parent)}"
         )
-    rows: list[dict[str, Any]] = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = reader.fieldnames or []
-        missing = [c for c in _REQUIRED_COLUMNS if c not in columns]
-        if missing:
-            raise ConfigError(
-                f"{path}: missing column(s) {', '.join(missing)}; expected at least "
-                f"{', '.join(_REQUIRED_COLUMNS)}; {_fix_hint(path.parent)}"
-            )
+    fh = path.open(newline="", encoding="utf-8")
+    reader = csv.DictReader(fh)
+    columns = reader.fieldnames or []
+    missing = [c for c in _REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        fh.close()
+        raise ConfigError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected at least "
+            f"{', '.join(_REQUIRED_COLUMNS)}; {_fix_hint(path.parent)}"
+        )
+    return _rows(path, fh, reader)
+
+
+def _rows(path: Path, fh: Any, reader: csv.DictReader[str]) -> Iterator[dict[str, Any]]:
+    with fh:
         for row in reader:
             line = reader.line_num
             item: dict[str, Any] = dict(row)
@@ -129,8 +145,7 @@ def read_items_csv(path: Path) -> list[dict[str, Any]]:
                     raise ConfigError(
                         f"{path}:{line}: {column}: expected a whole number, got {raw!r}"
                     ) from None
-            rows.append(item)
-    return rows
+            yield item
 
 
 def load_examples(run_dir: Path) -> list[Example]:

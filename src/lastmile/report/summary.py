@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from lastmile import __version__
 from lastmile.analysis import FairnessSettings, analyze
 from lastmile.errors import ConfigError
 from lastmile.report.findings import findings
-from lastmile.report.run_folder import RunFolder, load_run
+from lastmile.report.run_folder import RunFolder, iter_items_csv, read_run_json
 
 __all__ = ["SUMMARY_SCHEMA_VERSION", "build_summary", "summarize", "summary_schema"]
 
@@ -30,8 +32,11 @@ def summary_schema() -> dict[str, Any]:
 
 def summarize(folder: RunFolder) -> dict[str, Any]:
     """summary.json's content for an already loaded :class:`RunFolder`."""
-    meta = folder.meta
-    run_json = folder.path / "run.json"
+    return _summarize(folder.path, folder.meta, iter(folder.items))
+
+
+def _summarize(path: Path, meta: dict[str, Any], items: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    run_json = path / "run.json"
     try:
         settings = FairnessSettings.model_validate(meta.get("fairness") or {})
     except ValidationError as exc:
@@ -42,20 +47,22 @@ def summarize(folder: RunFolder) -> dict[str, Any]:
     seed = (meta.get("pack") or {}).get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"{run_json}: pack.seed: expected a whole number >= 0, got {seed!r}")
-    if not folder.items:
+    first = next(items, None)
+    if first is None:
         raise ConfigError(
-            f"{folder.path / 'items.csv'}: no items; the run finished nothing. Rerun the pack "
-            f"or resume it (lastmile run PACK --resume {folder.path})"
+            f"{path / 'items.csv'}: no items; the run finished nothing. Rerun the pack "
+            f"or resume it (lastmile run PACK --resume {path})"
         )
     try:
         analysis = analyze(
-            folder.items,
+            itertools.chain([first], items),
             clean_condition_id=str(meta["clean_condition_id"]),
             settings=settings,
             seed=seed,
         )
     except ConfigError as exc:
-        raise ConfigError(f"{folder.path / 'items.csv'}: {exc}") from exc
+        where = str(path / "items.csv")
+        raise ConfigError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from exc
     summary: dict[str, Any] = {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "generated_by": {"lastmile": __version__},
@@ -74,4 +81,5 @@ def build_summary(run_dir: str | Path) -> dict[str, Any]:
     Deterministic: the analysis seed is the pack's seed, so rebuilding gives the same file.
     Raises :class:`~lastmile.errors.ConfigError` for an incomplete or newer run folder.
     """
-    return summarize(load_run(run_dir))
+    path = Path(run_dir)
+    return _summarize(path, read_run_json(path), iter_items_csv(path / "items.csv"))
