@@ -33,23 +33,19 @@ def test_profile_reproduces_its_recording(known_capture, known):
 
 def test_asr_figures_pair_the_same_utterances_over_repeats(known_capture, known):
     # the real default backend on two demo utterances, each mixed twice with new draws
-    once = asr_wer_figures(
-        known_capture.profile,
-        known.samples,
-        sample_rate=FS,
-        asr_spec="faster-whisper",
-        snr_db=20.0,
-        n_utterances=2,
-    )
-    twice = asr_wer_figures(
-        known_capture.profile,
-        known.samples,
-        sample_rate=FS,
-        asr_spec="faster-whisper",
-        snr_db=20.0,
-        n_utterances=2,
-        repeats=2,
-    )
+    def figures(repeats: int = 1):
+        return asr_wer_figures(
+            known_capture.profile,
+            known.samples,
+            sample_rate=FS,
+            asr_spec="faster-whisper",
+            snr_db=20.0,
+            n_utterances=2,
+            repeats=repeats,
+        )
+
+    once = figures()
+    twice = figures(repeats=2)
     assert once.n_items == 2 and twice.n_items == 4
     assert twice.n_words == 2 * once.n_words > 0
     for wer in (once, twice):
@@ -60,13 +56,5 @@ def test_asr_figures_pair_the_same_utterances_over_repeats(known_capture, known)
         twice.wer_synth - twice.wer_recording, abs=1e-4
     )
     assert lines["wer_items"] == "4"
-    # the first repeat draws exactly what a single run draws
-    again = asr_wer_figures(
-        known_capture.profile,
-        known.samples,
-        sample_rate=FS,
-        asr_spec="faster-whisper",
-        snr_db=20.0,
-        n_utterances=2,
-    )
-    assert again == once
+    # the same seed draws the same mixes: the figures repeat exactly
+    assert figures() == once

@@ -18,7 +18,6 @@ __all__ = [
     "item_id",
     "iter_plan",
     "load_pack_corpus",
-    "plan_items",
     "select",
 ]
 
@@ -117,21 +116,3 @@ def iter_plan(
                 cache_key=key,
             )
             seq += 1
-
-
-def plan_items(
-    loaded: LoadedPack,
-    corpus: Corpus,
-    *,
-    condition_keys: dict[str, str],
-    audio_digests: dict[str, str],
-) -> list[PlannedItem]:
-    """Every item of ``corpus`` (see :func:`iter_plan`), in a list."""
-    return list(
-        iter_plan(
-            loaded,
-            corpus.utterances,
-            condition_keys=condition_keys,
-            audio_digest=lambda utt: audio_digests[utt.id],
-        )
-    )

@@ -44,9 +44,6 @@ class RunStore:
         )
         return cur.rowcount == 1
 
-    def done_ids(self) -> set[str]:
-        return {row[0] for row in self._conn.execute("SELECT item_id FROM items")}
-
     def done_among(self, item_ids: list[str]) -> set[str]:
         """Those of ``item_ids`` already stored (asked in batches: memory stays small)."""
         out: set[str] = set()
