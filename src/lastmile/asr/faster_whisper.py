@@ -52,10 +52,15 @@ class FasterWhisperBackend:
     """``faster-whisper[:MODEL_DIR][?beam_size=N&compute_type=int8&cpu_threads=1]``.
 
     Decoding is deterministic: language en, temperature 0 only, no conditioning on previous
-    text, a fixed beam, no VAD filter, no timestamps. Greedy decoding without temperature
-    fallback can loop ("the the the ..."); the output is capped at ``max_tokens_per_s`` tokens
-    per second of audio (+ 10; default 6, far above any speaking rate; 0 disables) so one
-    looping item cannot dominate a pooled WER. The cap is part of the fingerprint.
+    text, a fixed beam, no VAD filter, no timestamps, and numpy's BLAS on one thread while
+    decoding: faster-whisper's log-mel features are a numpy matrix product, which a
+    multithreaded OpenBLAS splits in an order that changes the float rounding, enough to
+    change transcripts, so results would otherwise depend on the machine's core count.
+
+    Greedy decoding without temperature fallback can loop ("the the the ..."); the output
+    is capped at ``max_tokens_per_s`` tokens per second of audio (+ 10; default 6, far above
+    any speaking rate; 0 disables) so one looping item cannot dominate a pooled WER. The cap
+    is part of the fingerprint.
     """
 
     name = "faster-whisper"
@@ -92,6 +97,7 @@ class FasterWhisperBackend:
             "max_tokens_per_s": float(max_tokens_per_s),
         }
         self._loaded: Any = None
+        self._threadpools: Any = None
 
     @property
     def model(self) -> Any:
@@ -105,6 +111,9 @@ class FasterWhisperBackend:
                 compute_type=self.params["compute_type"],
                 cpu_threads=self.params["cpu_threads"],
             )
+            from threadpoolctl import ThreadpoolController
+
+            self._threadpools = ThreadpoolController()  # the BLAS libraries now loaded
         return self._loaded
 
     @classmethod
@@ -141,15 +150,21 @@ class FasterWhisperBackend:
             "ctranslate2": version("ctranslate2"),
             # compute threads do not change results; keep them out of the cache key
             **{k: v for k, v in self.params.items() if k != "cpu_threads"},
+            "feature_blas_threads": 1,  # before: the machine's core count (see the class)
         }
         return json.dumps(meta, sort_keys=True, separators=(",", ":"))
 
     def transcribe(self, batch: Sequence[np.ndarray]) -> list[str]:
+        model = self.model
+        with self._threadpools.limit(limits=1, user_api="blas"):
+            return self._transcribe(model, batch)
+
+    def _transcribe(self, model: Any, batch: Sequence[np.ndarray]) -> list[str]:
         out = []
         per_s = self.params["max_tokens_per_s"]
         for audio in batch:
             cap = int(per_s * audio.size / self.sample_rate) + 10 if per_s > 0 else 448
-            segments, _info = self.model.transcribe(
+            segments, _info = model.transcribe(
                 np.ascontiguousarray(audio, dtype=np.float32),
                 language=self.params["language"],
                 task="transcribe",
