@@ -9,6 +9,10 @@
                    audio in one process / the same audio split over two processes decoding
                    at once (no harness at all); cores that slow each other down (shared
                    cache and memory bandwidth) put it below 2
+
+The backend-alone figures decode under the process settings lastmile uses
+(lastmile.tuning), so overhead_ratio and ceiling_2w measure the harness and the machine;
+the naive script runs as a user would write it, without them.
   efficiency_2w=   speedup_2w / ceiling_2w: the share of that limit the harness reaches
 
 Usage: python benchmarks/engine.py [--limit 14]
@@ -34,6 +38,7 @@ from lastmile.resources import shipped_pack
 from lastmile.run import RunOptions, run_pack
 from lastmile.run.plan import load_pack_corpus
 from lastmile.scenario.pack import load_pack
+from lastmile.tuning import configure_worker, decoding_heap, worker_environment
 
 
 def rendered_slice(limit: int) -> list[np.ndarray]:
@@ -50,21 +55,26 @@ def rendered_slice(limit: int) -> list[np.ndarray]:
 
 
 def decode_seconds(audios: list[np.ndarray], barrier: Any = None) -> float:
-    """Seconds the default backend alone takes for ``audios`` (model loaded beforehand)."""
-    backend = build_backend("faster-whisper")
-    backend.transcribe([audios[0]])  # load the model outside the timing
+    """Seconds the default backend alone takes for ``audios`` (model loaded beforehand), with
+    the process settings lastmile decodes under (lastmile.tuning): in a worker process for
+    the rest of its life, here only while decoding."""
     if barrier is not None:
-        barrier.wait()
-    t0 = time.perf_counter()
-    for audio in audios:
-        backend.transcribe([audio])
-    return time.perf_counter() - t0
+        configure_worker()
+    backend = build_backend("faster-whisper")
+    with decoding_heap():
+        backend.transcribe([audios[0]])  # load the model outside the timing
+        if barrier is not None:
+            barrier.wait()
+        t0 = time.perf_counter()
+        for audio in audios:
+            backend.transcribe([audio])
+        return time.perf_counter() - t0
 
 
 def two_processes(audios: list[np.ndarray]) -> float:
     """Wall seconds for two processes decoding the two halves of ``audios`` at once."""
     mp = multiprocessing.get_context("spawn")
-    with mp.Manager() as manager:
+    with mp.Manager() as manager, worker_environment():
         barrier = manager.Barrier(2)
         with ProcessPoolExecutor(2, mp_context=mp) as pool:
             halves = [audios[0::2], audios[1::2]]

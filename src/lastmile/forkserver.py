@@ -3,8 +3,10 @@
 Where the platform has it, a fork server imports the worker's modules (numpy, scipy, the
 render engine, the backend's module) once; every pool worker forked from it starts with them
 loaded instead of importing them again (about a second each), and a pool started again after
-a worker crash starts at once. The CLI starts the server before it imports the engine, so
-the two imports overlap. Elsewhere, spawn. This module is light to import on purpose.
+a worker crash starts at once. The server starts with one OpenMP/BLAS thread per worker
+(see ``lastmile.tuning``), which its imports read. The CLI starts the server before it
+imports the engine, so the two imports overlap. Elsewhere, spawn. This module is light to
+import on purpose.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ def pool_context(spec: Any = "faster-whisper") -> Any:
         preload += [cls.__module__, *getattr(cls, "preload_modules", ())]
     except Exception:  # a bad spec is reported where the backend is built
         pass
+    from lastmile.tuning import worker_environment
+
     mp = multiprocessing.get_context("forkserver")
     mp.set_forkserver_preload(preload)  # no effect once the server runs
-    forkserver.ensure_running()
+    with worker_environment():  # one OpenMP/BLAS thread per worker, read as they load
+        forkserver.ensure_running()
     return mp

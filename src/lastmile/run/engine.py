@@ -37,6 +37,7 @@ from lastmile.run.worker import (
     score_fields,
 )
 from lastmile.scenario.pack import CLEAN_ID, LoadedPack, load_pack
+from lastmile.tuning import decoding_heap
 
 __all__ = [
     "ITEM_COLUMNS",
@@ -349,10 +350,11 @@ def run_pack(
     report()
     tasks = planned_tasks()
     if options.workers <= 1:
-        for task in tasks:
-            for rec in process_task(ctx, task):
-                finish(rec, cached=False)
-            report()
+        with decoding_heap():
+            for task in tasks:
+                for rec in process_task(ctx, task):
+                    finish(rec, cached=False)
+                report()
     else:
         _run_pool(loaded, spec, options, tasks, finish, report)
 

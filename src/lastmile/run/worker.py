@@ -96,9 +96,12 @@ def init_worker(
     retries: int,
     item_timeout_s: float | None = None,
 ) -> None:
-    """Pool initializer: load the pack and build the backend once per process."""
+    """Pool initializer: load the pack and build the backend once per process, with the
+    process settings of ``lastmile.tuning``."""
     from lastmile.asr import build_backend
+    from lastmile.tuning import configure_worker
 
+    configure_worker()
     loaded = load_pack(Path(pack_path))
     _CONTEXT["ctx"] = WorkerContext(
         loaded,
