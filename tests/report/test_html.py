@@ -100,3 +100,30 @@ def test_report_opens_in_headless_chromium(built_run, tmp_path):
             context.close()
     assert problems == [], problems
     assert outside == [], outside
+
+
+def test_figures_are_drawn_once_per_data_and_kept_in_the_cache(built_run, tmp_path):
+    import base64
+    import copy
+
+    from lastmile.report.plots import _plots_key
+    from lastmile.run import TranscriptCache
+
+    _, summary = built_run
+    cache = TranscriptCache(tmp_path / "cache.sqlite")
+    drawn = render_html(summary, figure_store=cache)
+    assert drawn == render_html(summary)  # the same page with or without a store
+    assert cache.info()["figure_sets"] == 1
+    # a rerun with the same results reads the figures back instead of drawing them
+    kept = cache.get_figures(_plots_key(summary))
+    assert kept is not None
+    marker = base64.b64encode(b"kept:1").decode()  # 6 bytes: no padding
+    cache.put_figures(_plots_key(summary), kept.replace(b'"png": "', f'"png": "{marker}'.encode()))
+    assert render_html(summary, figure_store=cache).count(marker) == 2
+    # other results are other figures
+    changed = copy.deepcopy(summary)
+    changed["analysis"]["conditions"][1]["groups"][0]["wer_pct"]["value"] += 1.0
+    assert _plots_key(changed) != _plots_key(summary)
+    assert marker not in render_html(changed, figure_store=cache)
+    assert cache.info()["figure_sets"] == 2
+    assert cache.clear() == 0 and cache.info()["figure_sets"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -62,6 +63,13 @@ def test_one_and_two_workers_give_identical_results_and_cache_hits(
     assert warm.backend_s == 0.0
     assert _items(warm.run_dir) == _items(one.run_dir)
     assert TranscriptCache(cache).info()["entries"] == 12
+    # same results: the warm run's report figures came from the cache, not drawn again
+    assert TranscriptCache(cache).info()["figure_sets"] == 1
+    pngs = [
+        re.findall(r"data:image/png;base64,[^\"']+", (run.run_dir / "report.html").read_text())
+        for run in (two, warm)
+    ]
+    assert pngs[0] and pngs[0] == pngs[1]
 
 
 def test_killed_run_resumes_with_nothing_lost_or_counted_twice(

@@ -17,7 +17,7 @@ def command() -> None:
 @command.command("info")
 @click.option("--json", "as_json", is_flag=True)
 def info_command(as_json: bool) -> None:
-    """Where the cache is, how many transcripts it holds, its size.
+    """Where the cache is, how many transcripts and report figure sets it holds, its size.
 
     \b
     Example:
@@ -31,13 +31,13 @@ def info_command(as_json: bool) -> None:
         return
     click.echo(
         f"path={info['path']}\nentries={info['entries']}\nbackends={info['backends']}\n"
-        f"bytes={info['bytes']}"
+        f"figure_sets={info['figure_sets']}\nbytes={info['bytes']}"
     )
 
 
 @command.command("clear")
 def clear_command() -> None:
-    """Delete every cached transcript.
+    """Delete every cached transcript and report figure.
 
     \b
     Example:

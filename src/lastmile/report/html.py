@@ -12,7 +12,7 @@ from typing import Any
 
 from lastmile.report.findings import condition_info, fmt_ci, is_worst
 from lastmile.report.markdown import headline
-from lastmile.report.plots import Plot, delta_heatmap, snr_curves
+from lastmile.report.plots import FigureStore, Plot, report_plots
 from lastmile.report.run_folder import Example
 
 __all__ = ["MAX_AUDIO_BYTES", "MAX_AUDIO_TOTAL_BYTES", "render_html"]
@@ -243,12 +243,18 @@ def _meta_section(summary: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def render_html(summary: Mapping[str, Any], *, examples: Sequence[Example] = ()) -> str:
+def render_html(
+    summary: Mapping[str, Any],
+    *,
+    examples: Sequence[Example] = (),
+    figure_store: FigureStore | None = None,
+) -> str:
     """report.html's text: findings first, then WER-vs-SNR plots and the Δ heatmap,
     audio examples of the flagged conditions, per-condition tables and the run metadata.
 
     ``examples`` are embedded as base64 data URIs (at most ``MAX_AUDIO_BYTES`` each and
-    ``MAX_AUDIO_TOTAL_BYTES`` in all).
+    ``MAX_AUDIO_TOTAL_BYTES`` in all). Figures drawn from the same data before are taken
+    from ``figure_store`` (see :func:`lastmile.report.plots.report_plots`).
     """
     run = summary.get("run", {})
     analysis = summary["analysis"]
@@ -277,8 +283,7 @@ def render_html(summary: Mapping[str, Any], *, examples: Sequence[Example] = ())
     parts.append("<section id='findings'><h2>Findings</h2><ul class='findings'>")
     parts += [f"<li>{_e(sentence)}</li>" for sentence in summary.get("findings", [])]
     parts.append("</ul></section>")
-    curves = snr_curves(summary)
-    heat = delta_heatmap(summary)
+    curves, heat = report_plots(summary, store=figure_store)
     parts.append("<section id='plots'><h2>WER vs SNR</h2>")
     if curves:
         parts.append("<div class='plots'>" + "".join(_img(p) for p in curves) + "</div>")

@@ -3,6 +3,8 @@ each noise setup, and a condition × group heatmap of Δ."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import itertools
 import json
@@ -10,11 +12,15 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from importlib.metadata import version
+from typing import Any, Protocol
 
 from lastmile.report.findings import condition_info
 
-__all__ = ["Plot", "delta_heatmap", "snr_curves"]
+__all__ = ["FigureStore", "Plot", "delta_heatmap", "report_plots", "snr_curves"]
+
+# part of the figure cache key: raise it when the drawing code changes
+PLOTS_VERSION = "1"
 
 _SNR_TEXT = re.compile(r"\s*at\s+-?\d+(?:\.\d+)?\s*dB SNR", re.IGNORECASE)
 _DPI = 110
@@ -27,6 +33,57 @@ class Plot:
     title: str
     alt: str
     png: bytes
+
+
+class FigureStore(Protocol):
+    """Where drawn figures are kept between runs (``TranscriptCache`` is one)."""
+
+    def get_figures(self, key: str) -> bytes | None: ...
+
+    def put_figures(self, key: str, data: bytes) -> None: ...
+
+
+def _plots_key(summary: Mapping[str, Any]) -> str:
+    """A digest of everything the plots are drawn from, and of the code that draws them."""
+    run = summary.get("run", {})
+    inputs = {
+        "analysis": summary["analysis"],
+        "conditions": condition_info(run),
+        "group_by": run.get("group_by"),
+        "plots": PLOTS_VERSION,
+        "matplotlib": version("matplotlib"),
+    }
+    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plot_row(plot: Plot) -> dict[str, str]:
+    return {"title": plot.title, "alt": plot.alt, "png": base64.b64encode(plot.png).decode()}
+
+
+def _row_plot(row: Mapping[str, str]) -> Plot:
+    return Plot(row["title"], row["alt"], base64.b64decode(row["png"]))
+
+
+def report_plots(
+    summary: Mapping[str, Any], *, store: FigureStore | None = None
+) -> tuple[list[Plot], Plot | None]:
+    """:func:`snr_curves` and :func:`delta_heatmap` of ``summary``, taken from ``store`` when
+    it holds figures drawn from the same data by the same code, else drawn (and kept there)."""
+    key = _plots_key(summary) if store is not None else ""
+    if store is not None and (data := store.get_figures(key)) is not None:
+        kept = json.loads(data)
+        heat = None if kept["heatmap"] is None else _row_plot(kept["heatmap"])
+        return [_row_plot(row) for row in kept["curves"]], heat
+    curves = snr_curves(summary)
+    heat = delta_heatmap(summary)
+    if store is not None:
+        kept = {
+            "curves": [_plot_row(p) for p in curves],
+            "heatmap": None if heat is None else _plot_row(heat),
+        }
+        store.put_figures(key, json.dumps(kept).encode())
+    return curves, heat
 
 
 def _figure(width_in: float, height_in: float) -> Any:

@@ -362,18 +362,20 @@ def run_pack(
     n_records, n_failed_all = _write_items_csv(run_dir / "items.csv", store.records())
     _write_examples(run_dir, ctx, corpus, store, per_condition=options.examples_per_condition)
     store.close()
-    if cache is not None:
-        cache.close()
     meta["finished_at"] = _now()
     meta["complete"] = n_records == total
     meta["counts"] = {"items": total, "failed": n_failed_all, "cached": n_cached}
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
     summary: dict[str, Any] = {}
-    if options.reports:
-        from lastmile.report import build_summary, write_reports
+    try:
+        if options.reports:
+            from lastmile.report import build_summary, write_reports
 
-        summary = build_summary(run_dir)
-        write_reports(run_dir, summary=summary)
+            summary = build_summary(run_dir)
+            write_reports(run_dir, summary=summary, figure_store=cache)
+    finally:
+        if cache is not None:
+            cache.close()
     return RunResult(
         run_dir=run_dir,
         summary=summary,

@@ -89,7 +89,11 @@ def default_cache_path() -> Path:
 
 
 class TranscriptCache:
-    """Content-keyed transcripts and render records: a hit skips rendering and decoding."""
+    """Content-keyed transcripts and render records: a hit skips rendering and decoding.
+
+    It also keeps report figures keyed by the data they plot (``get_figures`` /
+    ``put_figures``), so a rerun whose results did not change does not draw them again.
+    """
 
     def __init__(self, path: Path | None = None):
         self.path = path or default_cache_path()
@@ -98,6 +102,10 @@ class TranscriptCache:
             "CREATE TABLE IF NOT EXISTS transcripts (key TEXT NOT NULL, backend TEXT NOT NULL, "
             "record TEXT NOT NULL, created REAL DEFAULT (strftime('%s', 'now')), "
             "PRIMARY KEY (key, backend))"
+        )
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS figures (key TEXT PRIMARY KEY, data BLOB NOT NULL, "
+            "created REAL DEFAULT (strftime('%s', 'now')))"
         )
 
     def get(self, key: str, backend: str) -> dict[str, Any] | None:
@@ -112,18 +120,36 @@ class TranscriptCache:
             (key, backend, json.dumps(record, sort_keys=True)),
         )
 
+    def get_figures(self, key: str) -> bytes | None:
+        row = self._conn.execute("SELECT data FROM figures WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_figures(self, key: str, data: bytes) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO figures (key, data) VALUES (?, ?)", (key, sqlite3.Binary(data))
+        )
+
     def info(self) -> dict[str, Any]:
         n, backends = self._conn.execute(
             "SELECT COUNT(*), COUNT(DISTINCT backend) FROM transcripts"
         ).fetchone()
+        figures = self._conn.execute("SELECT COUNT(*) FROM figures").fetchone()[0]
         size = sum(
             p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file()
         )
-        return {"path": str(self.path), "entries": n, "backends": backends, "bytes": size}
+        return {
+            "path": str(self.path),
+            "entries": n,
+            "backends": backends,
+            "figure_sets": figures,
+            "bytes": size,
+        }
 
     def clear(self) -> int:
+        """Delete every transcript and figure; returns the number of transcripts."""
         n = self._conn.execute("SELECT COUNT(*) FROM transcripts").fetchone()[0]
         self._conn.execute("DELETE FROM transcripts")
+        self._conn.execute("DELETE FROM figures")
         self._conn.execute("VACUUM")
         return int(n)
 
