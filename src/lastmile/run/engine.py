@@ -11,10 +11,17 @@ import itertools
 import json
 import os
 import platform
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,9 +38,10 @@ from lastmile.run.store import RunStore, TranscriptCache
 from lastmile.run.worker import (
     Task,
     WorkerContext,
+    decode_task,
     init_worker,
-    process_task,
     process_task_in_worker,
+    render_task,
     score_fields,
 )
 from lastmile.scenario.pack import CLEAN_ID, LoadedPack, load_pack
@@ -350,11 +358,7 @@ def run_pack(
     report()
     tasks = planned_tasks()
     if options.workers <= 1:
-        with decoding_heap():
-            for task in tasks:
-                for rec in process_task(ctx, task):
-                    finish(rec, cached=False)
-                report()
+        _run_inline(ctx, tasks, finish, report, prewarm_reports=options.reports)
     else:
         _run_pool(loaded, spec, options, tasks, finish, report)
 
@@ -396,6 +400,50 @@ def _rescored(hit: dict[str, Any], item: PlannedItem, normalizer: str) -> dict[s
     return record
 
 
+def _prewarm_reports() -> None:
+    """Import what the reports need (matplotlib: about 0.35 s) in a background thread."""
+
+    def work() -> None:
+        try:
+            import matplotlib.backends.backend_agg
+            import matplotlib.figure  # noqa: F401
+
+            import lastmile.report  # noqa: F401
+        except Exception:  # the reports will say it when they run
+            pass
+
+    threading.Thread(target=work, name="lastmile-prewarm", daemon=True).start()
+
+
+def _run_inline(
+    ctx: WorkerContext,
+    tasks: Iterator[Task],
+    finish: Callable[..., None],
+    report: Callable[[], None],
+    *,
+    prewarm_reports: bool,
+) -> None:
+    """Decode in this process, rendering the next utterance in a helper thread while the
+    backend decodes this one (decoders release the GIL), with large buffers kept in the heap
+    (``lastmile.tuning``). Planning, the run store and the cache stay on this thread."""
+    task = next(tasks, None)
+    if task is None:
+        return  # nothing to decode
+    if prewarm_reports:
+        _prewarm_reports()
+    with decoding_heap(), ThreadPoolExecutor(1, thread_name_prefix="lastmile-render") as ahead:
+        rendering = ahead.submit(render_task, ctx, task)
+        while task is not None:
+            upcoming = next(tasks, None)
+            rendered = rendering.result()
+            if upcoming is not None:
+                rendering = ahead.submit(render_task, ctx, upcoming)
+            for rec in decode_task(ctx, task, rendered):
+                finish(rec, cached=False)
+            report()
+            task = upcoming
+
+
 def _run_pool(
     loaded: LoadedPack,
     spec: Any,
@@ -421,6 +469,8 @@ def _run_pool(
         return  # nothing to decode: no worker is started
     tasks = itertools.chain([first], tasks)
     mp = pool_context(spec)
+    if options.reports:
+        _prewarm_reports()
 
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(

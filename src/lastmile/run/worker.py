@@ -21,11 +21,14 @@ from lastmile.scenario.pack import LoadedPack, load_pack
 from lastmile.score import score_item
 
 __all__ = [
+    "RenderedTask",
     "Task",
     "WorkerContext",
+    "decode_task",
     "init_worker",
     "process_task",
     "process_task_in_worker",
+    "render_task",
     "score_fields",
 ]
 
@@ -167,44 +170,66 @@ def score_fields(reference: str, hypothesis: str, normalizer: str) -> dict[str, 
     }
 
 
-def process_task(ctx: WorkerContext, task: Task) -> list[dict[str, Any]]:
-    """Render, decode and score every pending item of one utterance."""
-    records: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class RenderedTask:
+    """A task's items rendered and ready to decode, and the records of those that failed."""
+
+    duration_s: float
+    notes: tuple[str, ...]
+    ready: tuple[tuple[str, str, Any], ...]  # (item_id, condition_id, RenderedItem)
+    failed: tuple[dict[str, Any], ...]
+
+
+def render_task(ctx: WorkerContext, task: Task) -> RenderedTask:
+    """Read the utterance once and render each pending item (no decoding); an item that
+    cannot be rendered gets its error record."""
     try:
         speech, notes = ctx.renderer.load_speech(Path(task.audio))
     except Exception as exc:
         err = _error_text(exc)
-        return [{"item_id": i, "condition_id": c, "error": err} for i, c in task.items]
-    duration_s = speech.size / ctx.renderer.render_rate
-    rendered: list[tuple[str, str, Any]] = []
+        failed = tuple({"item_id": i, "condition_id": c, "error": err} for i, c in task.items)
+        return RenderedTask(0.0, (), (), failed)
+    ready = []
+    errors = []
     for item_id, condition_id in task.items:
         cond = ctx.loaded.condition(condition_id)
         try:
             r = ctx.renderer.render(speech, cond, utterance_id=task.utterance_id)
-            rendered.append((item_id, condition_id, r))
+            ready.append((item_id, condition_id, r))
         except Exception as exc:
-            records.append(
+            errors.append(
                 {"item_id": item_id, "condition_id": condition_id, "error": _error_text(exc)}
             )
-    if rendered:
-        t0 = time.perf_counter()
-        hyps, errors = _decode(ctx, [r.audio for _, _, r in rendered])
-        decode_s = (time.perf_counter() - t0) / len(rendered)
-        for (item_id, condition_id, r), hyp, err in zip(rendered, hyps, errors, strict=True):
-            rec: dict[str, Any] = {
-                "item_id": item_id,
-                "condition_id": condition_id,
-                "duration_s": round(duration_s, 4),
-                "decode_s": round(decode_s, 4),
-                "target_snr_db": r.target_snr_db,
-                "achieved_snr_db": None
-                if r.achieved_snr_db is None
-                else round(r.achieved_snr_db, 4),
-                "params": r.params,
-                "notes": list(notes),
-                "error": err or None,
-            }
-            if hyp is not None:
-                rec.update(hypothesis_raw=hyp, **score_fields(task.text, hyp, ctx.normalizer))
-            records.append(rec)
+    duration_s = speech.size / ctx.renderer.render_rate
+    return RenderedTask(duration_s, tuple(notes), tuple(ready), tuple(errors))
+
+
+def decode_task(ctx: WorkerContext, task: Task, rendered: RenderedTask) -> list[dict[str, Any]]:
+    """Decode and score the rendered items of ``task``; returns every item's record."""
+    records = list(rendered.failed)
+    if not rendered.ready:
+        return records
+    t0 = time.perf_counter()
+    hyps, errors = _decode(ctx, [r.audio for _, _, r in rendered.ready])
+    decode_s = (time.perf_counter() - t0) / len(rendered.ready)
+    for (item_id, condition_id, r), hyp, err in zip(rendered.ready, hyps, errors, strict=True):
+        rec: dict[str, Any] = {
+            "item_id": item_id,
+            "condition_id": condition_id,
+            "duration_s": round(rendered.duration_s, 4),
+            "decode_s": round(decode_s, 4),
+            "target_snr_db": r.target_snr_db,
+            "achieved_snr_db": None if r.achieved_snr_db is None else round(r.achieved_snr_db, 4),
+            "params": r.params,
+            "notes": list(rendered.notes),
+            "error": err or None,
+        }
+        if hyp is not None:
+            rec.update(hypothesis_raw=hyp, **score_fields(task.text, hyp, ctx.normalizer))
+        records.append(rec)
     return records
+
+
+def process_task(ctx: WorkerContext, task: Task) -> list[dict[str, Any]]:
+    """Render, decode and score every pending item of one utterance."""
+    return decode_task(ctx, task, render_task(ctx, task))
