@@ -1,6 +1,7 @@
 """Run-engine costs on a fixed slice of the demo pack. Prints key=value lines:
 
   overhead_ratio=  harness wall time (1 worker, cold) / the backend alone on the same audio
+                   (its model load included: the harness cannot decode without it either)
   speedup_2w=      1-worker wall time / 2-worker wall time (cold)
   rerun_ratio=     warm-cache rerun / cold run (2 workers)
   vs_naive=        naive script (benchmarks/naive_loop.py) / lastmile cold (2 workers)
@@ -14,6 +15,9 @@ The backend-alone figures decode under the process settings lastmile uses
 (lastmile.tuning), so overhead_ratio and ceiling_2w measure the harness and the machine;
 the naive script runs as a user would write it, without them.
   efficiency_2w=   speedup_2w / ceiling_2w: the share of that limit the harness reaches
+  speedup_2w_cli=  the same ratio for `lastmile run` as a user types it (whole commands,
+                   Python's start and imports included; the CLI starts the workers' fork
+                   server while it imports the engine)
 
 Usage: python benchmarks/engine.py [--limit 14]
 """
@@ -23,6 +27,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -55,17 +61,15 @@ def rendered_slice(limit: int) -> list[np.ndarray]:
 
 
 def decode_seconds(audios: list[np.ndarray], barrier: Any = None) -> float:
-    """Seconds the default backend alone takes for ``audios`` (model loaded beforehand), with
+    """Seconds the default backend alone takes for ``audios``, its model load included, with
     the process settings lastmile decodes under (lastmile.tuning): in a worker process for
     the rest of its life, here only while decoding."""
     if barrier is not None:
         configure_worker()
+        barrier.wait()
+    t0 = time.perf_counter()
     backend = build_backend("faster-whisper")
     with decoding_heap():
-        backend.transcribe([audios[0]])  # load the model outside the timing
-        if barrier is not None:
-            barrier.wait()
-        t0 = time.perf_counter()
         for audio in audios:
             backend.transcribe([audio])
         return time.perf_counter() - t0
@@ -80,6 +84,18 @@ def two_processes(audios: list[np.ndarray]) -> float:
             halves = [audios[0::2], audios[1::2]]
             futures = [pool.submit(decode_seconds, half, barrier) for half in halves]
             return max(f.result() for f in futures)
+
+
+def cli_seconds(out: Path, limit: int, workers: int) -> float:
+    """Wall seconds of a whole `lastmile run` command on the slice (no cache)."""
+    command = [sys.executable, "-m", "lastmile", "run", str(shipped_pack("demo"))]
+    command += ["--limit", str(limit), "--workers", str(workers), "--no-cache", "--quiet"]
+    t0 = time.perf_counter()
+    done = subprocess.run([*command, "--out", str(out)], check=False, capture_output=True)
+    wall = time.perf_counter() - t0
+    if done.returncode not in (0, 1):  # 1: a condition flagged uneven, a normal outcome
+        raise SystemExit(f"lastmile run failed ({done.returncode}): {done.stderr.decode()}")
+    return wall
 
 
 def main() -> None:
@@ -111,6 +127,8 @@ def main() -> None:
         two = run("w2", 2, use_cache=True)  # cold: the cache is empty, and is filled
         warm = run("warm", 2, use_cache=True)
         naive, n_items, _wer = naive_run(args.limit)
+        cli_one = cli_seconds(Path(tmp) / "cli1", args.limit, 1)
+        cli_two = cli_seconds(Path(tmp) / "cli2", args.limit, 2)
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"items={n_items}")
@@ -127,6 +145,9 @@ def main() -> None:
     print(f"peak_rss_mb={max(rss_self, rss_children):.0f}")
     print(f"ceiling_2w={alone / split:.2f}")
     print(f"efficiency_2w={(one / two) / (alone / split):.2f}")
+    print(f"wall_1w_cli_s={cli_one:.1f}")
+    print(f"wall_2w_cli_s={cli_two:.1f}")
+    print(f"speedup_2w_cli={cli_one / cli_two:.2f}")
 
 
 if __name__ == "__main__":
