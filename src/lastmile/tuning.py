@@ -18,8 +18,10 @@ tiny.en in CTranslate2, one thread) on a 2-core machine:
   with identical transcripts. The heap keeps its peak size instead (a worker's working set).
 
 Pool workers keep both settings for their life. The inline loop (``workers=1``) keeps large
-buffers in the heap only while it decodes, then restores glibc's defaults and gives the
-memory back. Elsewhere than glibc, the heap setting does nothing.
+buffers in the heap only while it decodes, then restores glibc's default thresholds and gives
+the memory back; glibc's sliding mmap threshold, which any such setting turns off, stays off
+in that process (allocations above 128 KB come from mmap, as before its first large free).
+Elsewhere than glibc, the heap setting does nothing.
 """
 
 from __future__ import annotations
