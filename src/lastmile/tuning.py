@@ -94,14 +94,20 @@ def decoding_heap() -> Iterator[None]:
             _set_heap(keep=False)
 
 
+def _one_thread_unless_set() -> list[str]:
+    """Set the thread-count variables the user has not set to 1; returns those set."""
+    added = [name for name in WORKER_THREAD_ENV if name not in os.environ]
+    for name in added:
+        os.environ[name] = "1"
+    return added
+
+
 @contextmanager
 def worker_environment() -> Iterator[None]:
     """While the block runs, set the thread-count variables the user has not set to 1, so a
     process started inside it (a fork server, a spawned worker) runs one thread per worker;
     this process's environment is restored afterwards."""
-    added = [name for name in WORKER_THREAD_ENV if name not in os.environ]
-    for name in added:
-        os.environ[name] = "1"
+    added = _one_thread_unless_set()
     try:
         yield
     finally:
@@ -114,6 +120,5 @@ def configure_worker() -> None:
     thread-count variables the user has not set become 1 (libraries loaded from now on read
     them; a fork server has set them before its imports), and large buffers stay in the
     heap."""
-    for name in WORKER_THREAD_ENV:
-        os.environ.setdefault(name, "1")
+    _one_thread_unless_set()
     keep_large_buffers()
