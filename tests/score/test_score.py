@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from lastmile.errors import ConfigError
 from lastmile.score import NORMALIZERS, normalize, pooled_wer, score_item
 
 
@@ -25,12 +26,26 @@ def test_counts_worked_by_hand():
     assert (d.deletions, d.substitutions, d.insertions) == (2, 0, 0)
 
 
-def test_empty_hypothesis_and_reference():
+def test_empty_hypothesis_is_scored_as_deletions():
     c = score_item("hello there", "")
-    assert (c.n_ref, c.deletions, c.insertions) == (2, 2, 0)
-    e = score_item("", "noise words")
-    assert (e.n_ref, e.insertions) == (0, 2)
-    assert e.wer is None
+    assert (c.n_ref, c.deletions, c.insertions, c.hits) == (2, 2, 0, 0)
+    assert c.wer == pytest.approx(1.0)
+    assert score_item("hello there", "...").deletions == 2  # nothing left of it either
+
+
+@pytest.mark.parametrize(
+    ("reference", "normalizer"),
+    [("", "default"), ("...", "default"), ("  ?! -- ", "basic"), ("Um, uh.", "whisper")],
+)
+def test_reference_without_words_is_refused(reference: str, normalizer: str):
+    # never scored with 0 reference words (its insertions would count against its group)
+    with pytest.raises(ConfigError, match="no words after the '" + normalizer + "' normalizer"):
+        score_item(reference, "noise words", normalizer=normalizer)
+
+
+def test_punctuation_reference_counts_under_the_none_normalizer():
+    c = score_item("...", "...", normalizer="none")
+    assert (c.n_ref, c.hits) == (1, 1)
 
 
 def test_pooled_wer_is_not_the_mean_of_item_wers():

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import jiwer
 
+from lastmile.errors import ConfigError
 from lastmile.score.normalizers import get_normalizer
 
 __all__ = ["WordCounts", "pooled_wer", "score_item"]
@@ -38,19 +39,30 @@ class WordCounts:
 
 
 def score_item(reference: str, hypothesis: str, *, normalizer: str = "default") -> WordCounts:
-    """Normalize both texts with the named preset and align them with jiwer."""
+    """Normalize both texts with the named preset and align them with jiwer.
+
+    A reference with no words after normalization (``"..."``, or ``"um"`` under ``whisper``)
+    raises :class:`~lastmile.errors.ConfigError`: its insertions would count against its
+    group with no words to weigh them. An empty hypothesis is scored (all deletions).
+    """
     norm = get_normalizer(normalizer)
     ref = norm(reference)
     hyp = norm(hypothesis)
     ref_words = ref.split()
     hyp_words = hyp.split()
-    if not ref_words or not hyp_words:
+    if not ref_words:
+        raise ConfigError(
+            f"reference transcript {reference!r} has no words after the '{normalizer}' "
+            "normalizer, so it cannot be scored; write the words spoken in the manifest, or "
+            "remove the utterance"
+        )
+    if not hyp_words:
         return WordCounts(
             n_ref=len(ref_words),
             hits=0,
             substitutions=0,
             deletions=len(ref_words),
-            insertions=len(hyp_words),
+            insertions=0,
             reference=ref,
             hypothesis=hyp,
             normalizer=normalizer,
