@@ -86,20 +86,29 @@ def write_run(
     seed: int = 0,
     meta: dict[str, Any] | None = None,
     examples: bool = True,
+    groups: tuple[str, ...] = GROUPS,
+    failed: dict[tuple[str, str], int] | None = None,
 ) -> Path:
-    """Write a complete run folder into ``folder`` and return it."""
+    """Write a complete run folder into ``folder`` and return it.
+
+    ``groups`` are the group names, standing in for ``caribbean``, ``scottish``, ``us`` in
+    turn (the first degrades more when ``uneven``). ``failed`` maps (condition id, group) to
+    the number of that cell's items that failed (no counts, an error text).
+    """
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "run.json").write_text(json.dumps(meta or run_meta(), indent=2))
+    to_fail = dict(failed or {})
     rows = []
-    for group in GROUPS:
+    for k, group in enumerate(groups):
+        kind = GROUPS[k % len(GROUPS)]
         for s in range(n_speakers):
             speaker = f"{group}-{s}"
             for u in range(n_utterances):
                 utt = f"{speaker}-u{u}"
                 n_ref = len(WORDS)
                 for cond in CONDITIONS:
-                    p = error_rate(group, cond["id"], uneven=uneven)
+                    p = error_rate(kind, cond["id"], uneven=uneven)
                     errors = int(rng.binomial(n_ref, p))
                     subs = int(rng.binomial(errors, 0.7))
                     dels = errors - subs
@@ -114,6 +123,11 @@ def write_run(
                         "achieved_snr_db": "" if cond["snr_db"] is None else cond["snr_db"],
                         "item_seed": 42, "cached": "false", "error": "",
                     })  # fmt: skip
+                    if to_fail.get((cond["id"], group), 0) > 0:
+                        to_fail[(cond["id"], group)] -= 1
+                        rows[-1].update({c: "" for c in ("n_ref", "substitutions", "deletions",
+                                         "insertions", "hits", "hypothesis")})  # fmt: skip
+                        rows[-1]["error"] = "BackendError: exit status 1"
     with (folder / "items.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()

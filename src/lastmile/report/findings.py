@@ -6,13 +6,43 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "FAILED_LEGEND",
+    "FAILED_MARK",
     "condition_info",
+    "failed_cells",
+    "failed_note",
     "findings",
     "fmt_ci",
     "fmt_range",
     "is_worst",
     "overall_wer_pct",
 ]
+
+FAILED_MARK = "†"
+"""Marks, in every report, a condition × group cell some of whose items failed."""
+FAILED_LEGEND = (
+    f"{FAILED_MARK} items of this cell failed: they are left out of its WER "
+    "(see the error column of items.csv)"
+)
+
+
+def failed_note(cell: Mapping[str, Any]) -> str:
+    """``"2 of 12 failed"`` (or ``"all 12 failed"``) for a cell with failed items, ``""``
+    otherwise."""
+    failed, items = int(cell.get("n_failed") or 0), int(cell.get("n_items") or 0)
+    if not failed:
+        return ""
+    return f"all {items} failed" if failed >= items else f"{failed} of {items} failed"
+
+
+def failed_cells(summary: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """(condition, cell) of every cell with failed items, in the analysis' order."""
+    return [
+        (cond, cell)
+        for cond in summary["analysis"]["conditions"]
+        for cell in cond["groups"]
+        if cell.get("n_failed")
+    ]
 
 
 def is_worst(condition: Mapping[str, Any], group: str) -> bool:
@@ -173,9 +203,15 @@ def findings(summary: Mapping[str, Any]) -> list[str]:
     totals = analysis["totals"]
     if totals["n_failed"]:
         share = 100.0 * totals["n_failed"] / max(totals["n_items"], 1)
+        marked = failed_cells(summary)
+        shown = ", ".join(
+            f"{label(cond)} / {cell['group']} ({failed_note(cell)})" for cond, cell in marked[:6]
+        )
+        more = f" and {len(marked) - 6} more" if len(marked) > 6 else ""
         out.append(
             f"{totals['n_failed']} of {totals['n_items']} items failed ({share:.1f}%) and are "
-            "left out of WER; see the error column of items.csv."
+            f"left out of WER, in {len(marked)} cell{'s' if len(marked) != 1 else ''} marked "
+            f"{FAILED_MARK}: {shown}{more}; see the error column of items.csv."
         )
     if run.get("complete") is False:
         out.append(

@@ -10,7 +10,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lastmile.report.findings import condition_info, fmt_ci, is_worst
+from lastmile.report.findings import (
+    FAILED_LEGEND,
+    FAILED_MARK,
+    condition_info,
+    failed_cells,
+    failed_note,
+    fmt_ci,
+    is_worst,
+)
 from lastmile.report.markdown import headline
 from lastmile.report.plots import FigureStore, Plot, report_plots
 from lastmile.report.run_folder import Example
@@ -49,7 +57,7 @@ figure { margin: 0; } figure img { max-width: 100%; height: auto; border: 1px so
 table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .92rem; }
 th, td { border-bottom: 1px solid var(--line); padding: .25rem .6rem; text-align: left; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.worst td { font-weight: 600; }
+tr.worst td { font-weight: 600; } .failed { color:#8a1c1c; font-weight:600; }
 .pair { display:grid; grid-template-columns: 1fr 1fr; gap: .8rem; background: var(--soft);
   padding: .7rem; border-radius: 6px; margin-bottom: .8rem; }
 .pair audio { width: 100%; } .pair p { margin: .25rem 0; font-size: .9rem; }
@@ -187,6 +195,8 @@ def _conditions_section(summary: Mapping[str, Any], labels: Mapping[str, str]) -
         for cell in cond["groups"]:
             worst = is_worst(cond, cell["group"])
             delta = "—" if cond["is_clean"] else fmt_ci(cell["delta_pts"], signed=True)
+            note = failed_note(cell)
+            failed = f" <span class='failed'>{_e(FAILED_MARK)} {_e(note)}</span>" if note else ""
             parts.append(
                 f"<tr{' class=worst' if worst else ''}><td>{_e(cell['group'])}</td>"
                 f"<td class='num'>{cell['n_speakers']}</td>"
@@ -194,10 +204,12 @@ def _conditions_section(summary: Mapping[str, Any], labels: Mapping[str, str]) -
                 f"<td class='num'>{cell['n_ref_words']}</td>"
                 f"<td class='num'>{cell['substitutions']} / {cell['deletions']} / "
                 f"{cell['insertions']}</td>"
-                f"<td class='num'>{_e(fmt_ci(cell['wer_pct']))}</td>"
+                f"<td class='num'>{_e(fmt_ci(cell['wer_pct']))}{failed}</td>"
                 f"<td class='num'>{_e(delta)}</td></tr>"
             )
         parts.append("</tbody></table>")
+    if failed_cells(summary):
+        parts.append(f"<p class='failed'>{_e(FAILED_LEGEND)}.</p>")
     parts.append("</section>")
     return "".join(parts)
 

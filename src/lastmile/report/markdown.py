@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from lastmile.report.findings import condition_info, fmt_ci, is_worst
+from lastmile.report.findings import (
+    FAILED_LEGEND,
+    FAILED_MARK,
+    condition_info,
+    failed_cells,
+    failed_note,
+    fmt_ci,
+    is_worst,
+)
 
 __all__ = ["headline", "render_markdown"]
 
@@ -18,9 +27,25 @@ _FLAG_MARK = {
 }
 
 
+# Markdown (GitHub's, with its $math$) gives these a meaning; a backslash makes each literal.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
+_TICKS = re.compile(r"`+")
+
+
 def _md(text: object) -> str:
-    """Text safe inside a Markdown table cell (HTML-escaped, pipes and newlines removed)."""
-    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
+    """Text shown literally in Markdown, also inside a table cell: Markdown punctuation
+    (emphasis, links, code, math, pipes) backslash-escaped, HTML escaped, newlines folded."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", str(text))
+    return html.escape(escaped, quote=False).replace("\r", " ").replace("\n", " ")
+
+
+def _code(text: object) -> str:
+    """A Markdown code span showing ``text`` literally, also inside a table cell (the fence
+    is longer than any run of backticks in it; pipes escaped as GitHub tables need)."""
+    body = str(text).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    fence = "`" * (max((len(m) for m in _TICKS.findall(body)), default=0) + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 def headline(summary: Mapping[str, Any]) -> str:
@@ -82,6 +107,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
                 text += f" ({cell['delta_pts']['value']:+.1f})"
             if is_worst(cond, cell["group"]):
                 text = f"**{text}**"
+            if note := failed_note(cell):
+                text += f" {FAILED_MARK} {note}"
             cells.append(text)
         if cond["is_clean"]:
             verdict, gap, q = "reference", "", ""
@@ -90,6 +117,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             gap = fmt_ci(cond["disparity_pts"])
             q = "" if cond["q_value"] is None else f"{cond['q_value']:.2g}"
         lines.append(f"| {_md(label)} | {verdict} | {gap} | {q} | " + " | ".join(cells) + " |")
+    if failed_cells(summary):
+        lines += ["", f"{FAILED_LEGEND}."]
     lines += [
         "",
         f"<details><summary>{level} confidence intervals per cell</summary>",
@@ -104,7 +133,9 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             delta = "—" if cond["is_clean"] else fmt_ci(cell["delta_pts"], signed=True)
             lines.append(
                 f"| {_md(label)} | {_md(cell['group'])} | {cell['n_speakers']} | "
-                f"{cell['n_items']} ({cell['n_failed']}) | {fmt_ci(cell['wer_pct'])} | {delta} |"
+                f"{cell['n_items']} ({cell['n_failed']}) | {fmt_ci(cell['wer_pct'])}"
+                + (f" {FAILED_MARK}" if cell["n_failed"] else "")
+                + f" | {delta} |"
             )
     backend = run.get("backend") or {}
     seed = (run.get("pack") or {}).get("seed", "?")
@@ -112,8 +143,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         "",
         "</details>",
         "",
-        f"Backend `{_md(backend.get('fingerprint', backend.get('name', '?')))}`, normalizer "
-        f"`{_md(run.get('normalizer', '?'))}`, seed {_md(seed)}, "
+        f"Backend {_code(backend.get('fingerprint', backend.get('name', '?')))}, normalizer "
+        f"{_code(run.get('normalizer', '?'))}, seed {_md(seed)}, "
         f"metric {analysis['metric']}, threshold {analysis['settings']['threshold_pts']:g}, "
         f"FDR α {analysis['settings']['alpha']:g}.",
         "",

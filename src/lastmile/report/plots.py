@@ -10,17 +10,18 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
-from lastmile.report.findings import condition_info
+from lastmile.report.findings import FAILED_MARK, condition_info
 
 __all__ = ["FigureStore", "Plot", "delta_heatmap", "report_plots", "snr_curves"]
 
 # part of the figure cache key: raise it when the drawing code changes
-PLOTS_VERSION = "1"
+PLOTS_VERSION = "2"
 
 _SNR_TEXT = re.compile(r"\s*at\s+-?\d+(?:\.\d+)?\s*dB SNR", re.IGNORECASE)
 _DPI = 110
@@ -86,6 +87,35 @@ def report_plots(
     return curves, heat
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _literal(text: object) -> str:
+    """Text matplotlib draws as written: each ``$`` escaped, so ``$x$`` in a group name or a
+    condition label is not read as mathtext (which draws it differently or fails)."""
+    return str(text).replace("$", r"\$")
+
+
+@contextmanager
+def _plain_text() -> Iterator[None]:
+    """Draw with matplotlib's own text engine whatever the user's matplotlibrc says
+    (``text.usetex: true`` would hand names to LaTeX)."""
+    from matplotlib import rc_context
+
+    with rc_context({"text.usetex": False}):
+        yield
+
+
+def _drawn_plainly(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _plain_text():
+            return func(*args, **kwargs)
+
+    wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
+    return wrapper
+
+
 def _figure(width_in: float, height_in: float) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -126,6 +156,7 @@ def _series(summary: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+@_drawn_plainly
 def snr_curves(summary: Mapping[str, Any]) -> list[Plot]:
     """One plot per noise setup: pooled WER % (with CI error bars) against SNR, a line per
     group, the group's clean WER as a dashed line. Empty list when no condition has an SNR."""
@@ -145,6 +176,8 @@ def snr_curves(summary: Mapping[str, Any]) -> list[Plot]:
         title = title or family or "noise"
         fig = _figure(6.4, 3.9)
         ax = fig.add_subplot()
+        handles: list[Any] = []
+        names: list[str] = []
         for k, group in enumerate(groups):
             offset = (k - (len(groups) - 1) / 2) * 0.06 * step
             xs, ys, lows, highs = [], [], [], []
@@ -161,27 +194,33 @@ def snr_curves(summary: Mapping[str, Any]) -> list[Plot]:
                 highs.append(max(hi - wer["value"], 0.0))
             if not xs:
                 continue
-            ax.errorbar(
-                xs,
-                ys,
-                yerr=[lows, highs],
-                marker="o",
-                ms=4,
-                capsize=3,
-                lw=1.5,
-                color=colors[group],
-                label=group,
+            handles.append(
+                ax.errorbar(
+                    xs,
+                    ys,
+                    yerr=[lows, highs],
+                    marker="o",
+                    ms=4,
+                    capsize=3,
+                    lw=1.5,
+                    color=colors[group],
+                )
             )
+            names.append(_literal(group))
             base = clean_wer.get(group)
             if base is not None and math.isfinite(base):
                 ax.axhline(base, color=colors[group], ls="--", lw=0.9, alpha=0.7)
         ax.set_xlabel("SNR (dB)")
         ax.set_ylabel("WER (%)")
-        ax.set_title(f"{title}: WER vs SNR (bars: {level} CI; dashed: clean)", fontsize=10)
+        ax.set_title(
+            _literal(f"{title}: WER vs SNR (bars: {level} CI; dashed: clean)"), fontsize=10
+        )
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:  # every item of the family may have failed
-            ax.legend(title=str(summary.get("run", {}).get("group_by") or "group"), fontsize=8)
+        if handles:  # every item of the family may have failed
+            group_by = summary.get("run", {}).get("group_by") or "group"
+            # handles and labels given explicitly: a label starting with "_" is kept
+            ax.legend(handles, names, title=_literal(group_by), fontsize=8)
         plots.append(
             Plot(
                 title=title,
@@ -192,9 +231,10 @@ def snr_curves(summary: Mapping[str, Any]) -> list[Plot]:
     return plots
 
 
+@_drawn_plainly
 def delta_heatmap(summary: Mapping[str, Any]) -> Plot | None:
-    """Condition × group heatmap of Δ (points), flagged rows marked; ``None`` if there is no
-    degraded condition."""
+    """Condition × group heatmap of Δ (points), flagged rows marked, cells with failed items
+    marked ``†``; ``None`` if there is no degraded condition."""
     import numpy as np
 
     analysis = summary["analysis"]
@@ -204,9 +244,11 @@ def delta_heatmap(summary: Mapping[str, Any]) -> Plot | None:
         return None
     groups = list(analysis["groups"])
     values = np.full((len(conditions), len(groups)), np.nan)
+    failed = np.zeros((len(conditions), len(groups)), dtype=bool)
     for i, cond in enumerate(conditions):
         for cell in cond["groups"]:
             value = cell["delta_pts"]["value"]
+            failed[i, groups.index(cell["group"])] = bool(cell.get("n_failed"))
             if value is not None:
                 values[i, groups.index(cell["group"])] = value
     labels = []
@@ -214,7 +256,7 @@ def delta_heatmap(summary: Mapping[str, Any]) -> Plot | None:
         label = str(info.get(cond["id"], {}).get("label", cond["id"]))
         label = label if len(label) <= 48 else label[:47] + "…"
         mark = {"uneven": "  [uneven]", "inconclusive": "  [inconclusive]"}.get(cond["flag"], "")
-        labels.append(label + mark)
+        labels.append(_literal(label + mark))
     finite = values[np.isfinite(values)]
     limit = float(np.max(np.abs(finite))) if finite.size else 1.0
     limit = limit or 1.0
@@ -227,19 +269,27 @@ def delta_heatmap(summary: Mapping[str, Any]) -> Plot | None:
     image = ax.imshow(
         np.ma.masked_invalid(values), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto"
     )
-    ax.set_xticks(range(len(groups)), labels=groups, rotation=30 if len(groups) > 5 else 0)
+    ax.set_xticks(
+        range(len(groups)),
+        labels=[_literal(g) for g in groups],
+        rotation=30 if len(groups) > 5 else 0,
+    )
     ax.set_yticks(range(len(conditions)), labels=labels, fontsize=8)
     for i in range(len(conditions)):
         for j in range(len(groups)):
             value = values[i, j]
             text = "n/a" if not np.isfinite(value) else f"{value:+.1f}"
+            text += FAILED_MARK if failed[i, j] else ""
             dark = np.isfinite(value) and abs(value) > 0.6 * limit
             ax.text(
                 j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black"
             )
     unit = "WER points" if analysis["metric"] == "absolute" else "% relative change"
     fig.colorbar(image, ax=ax, label=f"Δ from clean ({unit})", shrink=0.9)
-    ax.set_title("Degradation Δ by condition and group", fontsize=10)
+    title = "Degradation Δ by condition and group"
+    if failed.any():
+        title += f" ({FAILED_MARK}: some items failed, left out)"
+    ax.set_title(title, fontsize=10)
     return Plot(
         title="Degradation by condition and group",
         alt=f"Heatmap of the degradation from clean ({unit}) for every condition and group",

@@ -10,7 +10,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lastmile.report.findings import condition_info, fmt_ci, is_worst
+from lastmile.report.findings import (
+    FAILED_LEGEND,
+    FAILED_MARK,
+    condition_info,
+    failed_note,
+    fmt_ci,
+    is_worst,
+)
 
 __all__ = ["FLAG_STYLES", "print_summary", "summary_table"]
 
@@ -66,11 +73,14 @@ def summary_table(summary: Mapping[str, Any]) -> Table:
             ]
         for k, cell in enumerate(groups):
             worst = is_worst(cond, cell["group"])
+            wer = Text(fmt_ci(cell["wer_pct"]))
+            if note := failed_note(cell):
+                wer.append(f"\n{FAILED_MARK} {note}", style="bold red")  # a line of its own
             table.add_row(
                 Text(label) if k == 0 else "",
                 Text(cell["group"], style="bold" if worst else ""),
                 str(cell["n_speakers"]),
-                fmt_ci(cell["wer_pct"]),
+                wer,
                 "—" if cond["is_clean"] else fmt_ci(cell["delta_pts"], signed=True),
                 verdict_lines[k] if k < len(verdict_lines) else "",
                 end_section=k == len(groups) - 1,
@@ -99,6 +109,8 @@ def print_summary(summary: Mapping[str, Any], console: Console) -> None:
         console.print(Text("• ") + Text(sentence))
     console.print()
     console.print(summary_table(summary))
+    if any(cell["n_failed"] for cond in analysis["conditions"] for cell in cond["groups"]):
+        console.print(Text(FAILED_LEGEND + ".", style="red"))
     settings = analysis["settings"]
     console.print(
         Text(
