@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AudioError", "BackendError", "ConfigError", "LastmileError"]
+__all__ = ["AudioError", "BackendError", "ConfigError", "LastmileError", "RunFailed"]
 
 
 class LastmileError(Exception):
@@ -19,3 +19,8 @@ class AudioError(LastmileError):
 
 class BackendError(LastmileError):
     """An ASR backend that cannot be built or fails while decoding."""
+
+
+class RunFailed(LastmileError):
+    """A run whose share of failed items is above the pack's ``run.max_failed_share``: its
+    items are written (items.csv, run.json), but the run is no result (CLI exit code 3)."""

@@ -41,6 +41,7 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
         seed=11,
         fairness={"n_bootstrap": 200, "n_permutations": 199},
         conditions=[{"noise": "pink", "snr_db": 5}],
+        run={"max_failed_share": 0.5},  # the failure tests fail every noisy item
     )
 
 
@@ -204,7 +205,9 @@ def test_a_broken_utterance_is_recorded_and_the_rest_finishes(tmp_path: Path):
     broken = tmp_path / "broken.flac"
     broken.write_bytes(b"fLaC but not really")
     rows[1] = {**rows[1], "audio": str(broken)}
-    pack = demo_subset_pack(tmp_path / "p", rows, fairness={"min_speakers": 2})
+    pack = demo_subset_pack(
+        tmp_path / "p", rows, fairness={"min_speakers": 2}, run={"max_failed_share": 0.5}
+    )
     result = run_pack(pack, RunOptions(out=tmp_path / "run", workers=1, use_cache=False))
     items = _items(result.run_dir)
     assert len(items) == 3
@@ -262,6 +265,7 @@ def test_a_worker_that_dies_is_replaced_and_its_item_recorded(
         rows,
         fairness={"min_speakers": 2},
         conditions=[{"noise": "pink", "snr_db": 5}],
+        run={"max_failed_share": 0.5},
     )
     result = run_pack(
         pack,

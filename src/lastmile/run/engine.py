@@ -13,7 +13,7 @@ import os
 import platform
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lastmile.corpus import Corpus, Utterance
-from lastmile.errors import BackendError, ConfigError
+from lastmile.errors import BackendError, ConfigError, RunFailed
 from lastmile.forkserver import pool_context
 from lastmile.run.plan import PlannedItem, file_sha256, iter_plan, load_pack_corpus
 from lastmile.run.plan import item_id as make_item_id
@@ -58,6 +58,8 @@ __all__ = [
 RUN_SCHEMA_VERSION = 1
 _PLAN_CHUNK = 64  # utterances planned at a time
 _DEAD_ON_ARRIVAL = 3  # tasks whose workers all died, none finished: stop the run
+_ERRORS_SHOWN = 5  # distinct errors listed when a run fails
+_ERRORS_KEPT = 50  # distinct errors recorded in run.json
 ITEM_COLUMNS = [
     "item_id",
     "condition_id",
@@ -363,13 +365,27 @@ def run_pack(
         _run_pool(loaded, spec, options, tasks, finish, report)
 
     store.set_meta("finished_at", _now())
-    n_records, n_failed_all = _write_items_csv(run_dir / "items.csv", store.records())
+    n_records, errors = _write_items_csv(run_dir / "items.csv", store.records())
+    n_failed_all = sum(errors.values())
     _write_examples(run_dir, ctx, corpus, store, per_condition=options.examples_per_condition)
     store.close()
     meta["finished_at"] = _now()
     meta["complete"] = n_records == total
     meta["counts"] = {"items": total, "failed": n_failed_all, "cached": n_cached}
+    max_share = loaded.pack.run.max_failed_share
+    failed = n_failed_all > max_share * total
+    meta["status"] = "failed" if failed else "ok"
+    if errors:
+        meta["failures"] = {
+            "share": round(n_failed_all / total, 6),
+            "max_share": max_share,
+            "errors": [{"error": e, "count": n} for e, n in errors.most_common(_ERRORS_KEPT)],
+        }
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+    if failed:
+        if cache is not None:
+            cache.close()
+        raise RunFailed(_failure_message(run_dir, total, errors, max_share))
     summary: dict[str, Any] = {}
     try:
         if options.reports:
@@ -557,6 +573,26 @@ def _run_pool(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _failure_message(run_dir: Path, total: int, errors: Counter[str], max_share: float) -> str:
+    """``48 of 48 items failed (...)``, then each distinct error with its count."""
+    n_failed = sum(errors.values())
+    lines = [
+        f"{n_failed} of {total} items failed ({n_failed / total:.0%}), more than the pack's "
+        f"run.max_failed_share ({max_share:.0%}); the run is not a result:"
+    ]
+    for text, n in errors.most_common(_ERRORS_SHOWN):
+        short = text if len(text) <= 300 else text[:297] + "..."
+        lines.append(f"  {n} × {short}")
+    if len(errors) > _ERRORS_SHOWN:
+        rest = sum(n for _, n in errors.most_common()[_ERRORS_SHOWN:])
+        lines.append(f"  and {len(errors) - _ERRORS_SHOWN} other errors ({rest} items)")
+    lines.append(
+        f"Every item and its error is in {run_dir / 'items.csv'}; fix the cause and run the "
+        "pack again (or raise run.max_failed_share in the pack to accept more failures)."
+    )
+    return "\n".join(lines)
+
+
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
@@ -567,19 +603,22 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def _write_items_csv(path: Path, records: Iterable[dict[str, Any]]) -> tuple[int, int]:
-    """Write items.csv from ``records`` (streamed); returns (items, failed items)."""
+def _write_items_csv(path: Path, records: Iterable[dict[str, Any]]) -> tuple[int, Counter[str]]:
+    """Write items.csv from ``records`` (streamed); returns the number of items and the
+    failed items' errors counted by their text."""
     tmp = path.with_suffix(".csv.tmp")
-    n = failed = 0
+    n = 0
+    errors: Counter[str] = Counter()
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=ITEM_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for rec in records:
             writer.writerow({k: _csv_value(rec.get(k)) for k in ITEM_COLUMNS})
             n += 1
-            failed += int(bool(rec.get("error")))
+            if rec.get("error"):
+                errors[str(rec["error"])] += 1
     os.replace(tmp, path)
-    return n, failed
+    return n, errors
 
 
 def _write_examples(

@@ -36,6 +36,7 @@ __all__ = [
     "Grid",
     "LoadedPack",
     "Pack",
+    "RunSettings",
     "item_seed_sequence",
     "load_pack",
     "pack_json_schema",
@@ -164,6 +165,20 @@ class Grid(StrictModel):
         return [_check_snr(x) for x in v]
 
 
+class RunSettings(StrictModel):
+    """How a run of the pack is judged as a run (the pack's ``run:`` mapping)."""
+
+    max_failed_share: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Largest share of items that may fail (backend errors, unreadable audio, "
+        "timeouts) for the run to count as a result. Above it, the run folder keeps every "
+        "item (items.csv, run.json) but the run fails: the CLI exits 3 and lists the "
+        "distinct errors with their counts. 0 allows no failed item, 1 any number.",
+    )
+
+
 class Pack(StrictModel):
     """A scenario pack (the public contract: extend it, don't rename it)."""
 
@@ -184,6 +199,7 @@ class Pack(StrictModel):
     )
     conditions: list[ConditionEntry] = Field(default_factory=list)
     grid: Grid | None = None
+    run: RunSettings = Field(default_factory=RunSettings)
 
     @field_validator("normalizer")
     @classmethod

@@ -1,0 +1,189 @@
+"""A run that mostly failed is not a result: it exits 3 and names its errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from plugin_backends import RAISES, install_plugin
+
+from lastmile.cli import cli
+from lastmile.errors import ConfigError, RunFailed
+from lastmile.run import RunOptions, run_pack
+from lastmile.scenario.pack import load_pack
+
+from helpers import demo_rows, demo_subset_pack
+
+
+def _pack(folder: Path, **fields) -> Path:
+    rows = demo_rows(groups=("us", "gb-rp"), per_group=2)
+    fields.setdefault("conditions", [{"noise": "pink", "snr_db": 5}])
+    return demo_subset_pack(folder, rows, fairness={"min_speakers": 2}, **fields)
+
+
+class _FailsOnNoise:
+    """An in-process backend that raises on noisy audio: half the items fail."""
+
+    name = "fails-on-noise"
+    sample_rate = 16000
+
+    def fingerprint(self) -> str:
+        return "fails-on-noise/1"
+
+    def transcribe(self, batch):
+        if any(np.sqrt(np.mean(a[:640] ** 2)) > 1e-3 for a in batch):
+            raise RuntimeError("cannot decode noisy audio")
+        return ["take one capsule twice a day"] * len(batch)
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "items.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_the_pack_setting_is_validated_and_defaults_to_a_fifth(tmp_path: Path):
+    assert load_pack(_pack(tmp_path / "a")).pack.run.max_failed_share == 0.2
+    with pytest.raises(ConfigError, match=r"run\.max_failed_share: .*less than or equal to 1"):
+        load_pack(_pack(tmp_path / "b", run={"max_failed_share": 1.5}))
+    with pytest.raises(ConfigError, match=r"run\.max_share: unknown key"):
+        load_pack(_pack(tmp_path / "c", run={"max_share": 0.5}))
+
+
+def test_half_failed_fails_the_run_under_the_default_but_keeps_every_item(tmp_path: Path):
+    pack = _pack(tmp_path / "p")
+    out = tmp_path / "run"
+    with pytest.raises(RunFailed) as info:
+        run_pack(
+            pack,
+            RunOptions(out=out, use_cache=False, retries=0, examples_per_condition=0),
+            backend=_FailsOnNoise(),
+        )
+    message = str(info.value)
+    assert message.startswith("4 of 8 items failed (50%), more than the pack's ")
+    assert "run.max_failed_share (20%)" in message
+    assert "\n  4 × RuntimeError: cannot decode noisy audio at test_run_failures.py:" in message
+    assert str(out / "items.csv") in message
+    # nothing lost: every item is written, the failed ones with their error
+    rows = _rows(out)
+    assert len(rows) == 8
+    assert sum(bool(r["error"]) for r in rows) == 4
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "failed"
+    assert meta["counts"]["failed"] == 4
+    assert meta["failures"]["share"] == 0.5
+    assert meta["failures"]["errors"][0]["count"] == 4
+    assert not (out / "summary.json").exists()
+
+
+def test_a_pack_may_accept_a_larger_share_of_failures(tmp_path: Path):
+    pack = _pack(tmp_path / "p", run={"max_failed_share": 0.5})
+    result = run_pack(
+        pack,
+        RunOptions(out=tmp_path / "run", use_cache=False, retries=0, examples_per_condition=0),
+        backend=_FailsOnNoise(),
+    )
+    assert result.n_failed == 4  # 4 of 8 is not more than half: a result
+    meta = json.loads((result.run_dir / "run.json").read_text())
+    assert meta["status"] == "ok"
+    assert (result.run_dir / "summary.json").is_file()
+
+
+def test_no_failure_allowed_at_zero(tmp_path: Path):
+    pack = _pack(tmp_path / "p", run={"max_failed_share": 0})
+
+    class OneFails(_FailsOnNoise):
+        calls = 0
+
+        def transcribe(self, batch):
+            # the first noisy item of the run fails, every other item decodes
+            if len(batch) == 1 and np.sqrt(np.mean(batch[0][:640] ** 2)) > 1e-3:
+                OneFails.calls += 1
+                if OneFails.calls == 1:
+                    raise RuntimeError("one bad item")
+            elif len(batch) > 1:
+                raise RuntimeError("batch: decode one at a time")
+            return ["take one capsule twice a day"]
+
+    with pytest.raises(RunFailed, match=r"^1 of 8 items failed \(12%\)"):
+        run_pack(
+            pack,
+            RunOptions(out=tmp_path / "run", use_cache=False, retries=0),
+            backend=OneFails(),
+        )
+
+
+@pytest.mark.timeout(300)
+def test_a_plugin_that_raises_on_every_item_exits_3_through_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    install_plugin(tmp_path / "site", monkeypatch, "raises", RAISES, "Raises")
+    pack = _pack(tmp_path / "p")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        cli,
+        ["run", str(pack), "--asr", "raises", "--out", str(out), "--workers", "1", "--no-cache"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3, result.output
+    assert "8 of 8 items failed (100%)" in result.output
+    assert "8 × RuntimeError: the model file is corrupt at raises_asr.py:" in result.output
+    assert len(_rows(out)) == 8
+    # the same through two worker processes
+    out2 = tmp_path / "run2"
+    result = CliRunner().invoke(
+        cli,
+        ["run", str(pack), "--asr", "raises", "--out", str(out2), "-j", "2", "--no-cache", "-q"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3, result.output
+    assert "8 of 8 items failed (100%)" in result.output
+
+
+def test_a_recognizer_that_does_not_exist_exits_3(tmp_path: Path):
+    pack = _pack(tmp_path / "p")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(pack),
+            "--asr",
+            "command:/nonexistent/asr {wav}",
+            "--out",
+            str(tmp_path / "run"),
+            "--workers",
+            "1",
+            "--no-cache",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3, result.output
+    assert "/nonexistent/asr" in result.output
+
+
+def test_a_command_backend_that_fails_on_every_item_exits_3(tmp_path: Path):
+    pack = _pack(tmp_path / "p")
+    script = tmp_path / "broken_asr.py"
+    script.write_text("import sys\nsys.exit('no licence for this model')\n")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(pack),
+            "--asr",
+            f"command:{sys.executable} {script} {{wav}}",
+            "--out",
+            str(tmp_path / "run"),
+            "--workers",
+            "1",
+            "--no-cache",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3, result.output
+    assert "8 of 8 items failed (100%)" in result.output
+    assert "no licence for this model" in result.output
