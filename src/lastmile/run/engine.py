@@ -32,6 +32,7 @@ from typing import Any
 from lastmile.corpus import Corpus, Utterance
 from lastmile.errors import BackendError, ConfigError, RunFailed
 from lastmile.forkserver import pool_context
+from lastmile.run.identity import identity_changes, identity_digests, run_identity
 from lastmile.run.plan import PlannedItem, file_sha256, iter_plan, load_pack_corpus
 from lastmile.run.plan import item_id as make_item_id
 from lastmile.run.store import RunStore, TranscriptCache
@@ -263,6 +264,16 @@ def run_pack(
     total = len(corpus) * len(loaded.conditions)
     meta = _run_meta(loaded, corpus, backend, spec)
     fingerprint = meta["backend"]["fingerprint"]
+    audio_digests = {utt.id: _audio_digest(Path(utt.audio)) for utt in corpus.utterances}
+    identity = run_identity(
+        loaded,
+        corpus,
+        backend_fingerprint=fingerprint,
+        condition_keys=condition_keys,
+        audio_digests=audio_digests,
+        limit=options.limit,
+    )
+    meta["identity"] = identity_digests(identity)
 
     if options.resume is not None:
         run_dir = Path(options.resume)
@@ -272,15 +283,7 @@ def run_pack(
                 "wrote, or drop --resume"
             )
         store = RunStore(run_dir / "store.sqlite")
-        previous = store.get_meta("plan")
-        if previous is not None and (
-            previous["fingerprint"] != fingerprint or previous["items"] != total
-        ):
-            raise ConfigError(
-                f"{run_dir}: was started with another backend or another selection "
-                f"({previous['items']} items, backend {previous['fingerprint'][:60]}...); "
-                "resume it with the same pack, --asr and --limit"
-            )
+        _check_same_run(run_dir, store, identity, fingerprint=fingerprint, total=total)
     else:
         run_dir = Path(options.out) if options.out else default_run_dir(loaded)
         if (run_dir / "store.sqlite").exists():
@@ -291,6 +294,7 @@ def run_pack(
         run_dir.mkdir(parents=True, exist_ok=True)
         store = RunStore(run_dir / "store.sqlite")
     store.set_meta("plan", {"fingerprint": fingerprint, "items": total})
+    store.set_meta("identity", identity)
     meta["started_at"] = store.get_meta("started_at") or _now()
     store.set_meta("started_at", meta["started_at"])
     meta["complete"] = False
@@ -339,7 +343,7 @@ def run_pack(
                     loaded,
                     utterances[first : first + _PLAN_CHUNK],
                     condition_keys=condition_keys,
-                    audio_digest=lambda utt: file_sha256(Path(utt.audio)),
+                    audio_digest=lambda utt: audio_digests[utt.id],
                     first_seq=first * len(loaded.conditions),
                 )
             )
@@ -405,6 +409,39 @@ def run_pack(
         wall_s=time.perf_counter() - t_start,
         backend_s=backend_s,
     )
+
+
+def _audio_digest(path: Path) -> str:
+    """The audio file's sha256; a file that cannot be read gets a marker instead (its items
+    fail when they are rendered, naming the file)."""
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        return f"unreadable:{exc.strerror or type(exc).__name__}"
+
+
+def _check_same_run(
+    run_dir: Path, store: RunStore, identity: dict[str, Any], *, fingerprint: str, total: int
+) -> None:
+    """Refuse to resume ``run_dir`` with another plan, naming what changed."""
+    previous = store.get_meta("identity")
+    if previous is not None:
+        changes = identity_changes(previous, identity)
+    else:  # a run folder from before identities were recorded
+        plan = store.get_meta("plan") or {}
+        changes = []
+        if plan.get("fingerprint", fingerprint) != fingerprint:
+            changes.append("backend changed")
+        if plan.get("items", total) != total:
+            changes.append(f"items changed: {plan.get('items')} → {total}")
+    if changes:
+        store.close()
+        raise ConfigError(
+            f"{run_dir}: cannot resume: this run folder holds a run of another plan ("
+            + "; ".join(changes)
+            + "). A run folder holds one run: resume with the same pack, corpus, --asr and "
+            "--limit, or start a new run with another --out"
+        )
 
 
 def _rescored(hit: dict[str, Any], item: PlannedItem, normalizer: str) -> dict[str, Any]:
