@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["AudioError", "BackendError", "ConfigError", "LastmileError", "RunFailed"]
+__all__ = [
+    "AudioError",
+    "BackendError",
+    "ConfigError",
+    "FatalBackendError",
+    "LastmileError",
+    "RunFailed",
+]
 
 
 class LastmileError(Exception):
@@ -19,6 +26,12 @@ class AudioError(LastmileError):
 
 class BackendError(LastmileError):
     """An ASR backend that cannot be built or fails while decoding."""
+
+
+class FatalBackendError(BackendError):
+    """A backend failure that would fail every item the same way (a refused API key, an
+    unknown model, a server that cannot be reached): the run stops at once instead of
+    recording it on each item."""
 
 
 class RunFailed(LastmileError):
