@@ -4,6 +4,10 @@
 pack as test items: one per condition and one for the pack's fairness verdict. Baselines live
 beside the pack (``PACK.baseline.json``): a missing one is written and the test fails; a
 mismatch writes ``PACK.obtained.json``; ``--lastmile-update-baseline`` accepts the change.
+
+A baseline rests on every item being scored: results with a cell whose items failed, or with
+no scored item (a null WER), are never written, accepted or compared against; neither is a
+baseline file holding such cells. The pack's tests fail naming those cells.
 """
 
 from __future__ import annotations
@@ -17,7 +21,13 @@ from typing import Any
 
 import pytest
 
-__all__ = ["BASELINE_SCHEMA_VERSION", "LastmileState", "compare_to_baseline", "make_baseline"]
+__all__ = [
+    "BASELINE_SCHEMA_VERSION",
+    "LastmileState",
+    "compare_to_baseline",
+    "make_baseline",
+    "unusable_cells",
+]
 
 BASELINE_SCHEMA_VERSION = 1
 _OPTIONS = {
@@ -217,6 +227,8 @@ def make_baseline(summary: dict[str, Any]) -> dict[str, Any]:
                 "wer": wer.get("value"),
                 "ci_low": wer.get("ci_low"),
                 "ci_high": wer.get("ci_high"),
+                "n_items": cell.get("n_items"),
+                "n_failed": cell.get("n_failed"),
             }
     run = summary.get("run", {})
     return {
@@ -228,6 +240,38 @@ def make_baseline(summary: dict[str, Any]) -> dict[str, Any]:
         "cells": cells,
         "flags": flags,
     }
+
+
+def unusable_cells(baseline: dict[str, Any]) -> list[str]:
+    """The cells of a baseline (as :func:`make_baseline` makes it) that no baseline may hold,
+    one line each: items that failed, no scored item, or no WER. Empty when all is well."""
+    out: list[str] = []
+    cells = baseline.get("cells")
+    if not isinstance(cells, dict) or not cells:
+        return ["no condition × group cell at all"]
+    for cond, groups in cells.items():
+        if not isinstance(groups, dict) or not groups:
+            out.append(f"{cond}: no group")
+            continue
+        for group, cell in groups.items():
+            cell = cell if isinstance(cell, dict) else {}
+            failed, items = cell.get("n_failed") or 0, cell.get("n_items")
+            why = []
+            if failed:
+                why.append(f"{failed} of {items if items is not None else '?'} items failed")
+            if items is not None and items - failed <= 0:
+                why.append("no scored item")
+            if cell.get("wer") is None:
+                why.append("no WER")
+            if why:
+                out.append(f"{cond} / {group}: {', '.join(why)}")
+    return out
+
+
+def _refusal(what: str, cells: list[str], fix: str) -> str:
+    shown = "\n  ".join(cells[:20])
+    more = f"\n  ... and {len(cells) - 20} more" if len(cells) > 20 else ""
+    return f"{what} {len(cells)} cell(s) with failed or no scored items:\n  {shown}{more}\n{fix}"
 
 
 def compare_to_baseline(
@@ -310,6 +354,18 @@ def _run_and_compare(config: pytest.Config, pack: Path) -> PackOutcome:
     tolerance = load_pack(pack).pack.fairness.tolerance_pts
     obtained = make_baseline(result.summary)
     baseline_file = _baseline_path(pack)
+    bad = unusable_cells(obtained)
+    if bad:
+        update = config.getoption("lastmile_update_baseline")
+        verb = "update" if update else "compare with" if baseline_file.exists() else "write"
+        out.error = _refusal(
+            f"{pack.name}: refusing to {verb} {baseline_file.name}: this run has",
+            bad,
+            "A baseline rests on every item being scored: fix the recognizer (each failed "
+            f"item's error is in the error column of {result.run_dir / 'items.csv'}) and run "
+            "again.",
+        )
+        return out
     if config.getoption("lastmile_update_baseline"):
         baseline_file.write_text(json.dumps(obtained, indent=2, sort_keys=True) + "\n")
         out.baseline_status = "updated"
@@ -323,10 +379,20 @@ def _run_and_compare(config: pytest.Config, pack: Path) -> PackOutcome:
     except json.JSONDecodeError as exc:
         out.error = f"{baseline_file}: not valid JSON ({exc}); delete it to write a new one"
         return out
-    if before.get("schema_version") != BASELINE_SCHEMA_VERSION:
+    if not isinstance(before, dict) or before.get("schema_version") != BASELINE_SCHEMA_VERSION:
+        version = before.get("schema_version") if isinstance(before, dict) else None
         out.error = (
-            f"{baseline_file}: schema_version {before.get('schema_version')!r} is not "
+            f"{baseline_file}: schema_version {version!r} is not "
             f"{BASELINE_SCHEMA_VERSION}; regenerate it with --lastmile-update-baseline"
+        )
+        return out
+    bad = unusable_cells(before)
+    if bad:
+        out.error = _refusal(
+            f"{baseline_file}: not accepted as a baseline: it has",
+            bad,
+            "It was written from a run whose recognizer failed. Accept this run's results "
+            "(all scored) with --lastmile-update-baseline, or delete the file and run again.",
         )
         return out
     out.problems = compare_to_baseline(before, obtained, tolerance_pts=tolerance)

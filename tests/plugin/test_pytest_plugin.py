@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
+
+# Imported before any pytester session: pytester forgets the modules imported during a test,
+# and numpy's FFT extension (which the run imports) cannot be loaded twice in one process.
+import lastmile.analysis
+import lastmile.report
+import lastmile.run  # noqa: F401
 
 from helpers import demo_rows, demo_subset_pack
 
@@ -89,3 +96,143 @@ def test_ini_options_and_fixture(pytester: pytest.Pytester, pack: Path):
         assert len(fh.readlines()) == 1 + 2  # header + 1 utterance × 2 conditions
     result = pytester.runpytest("-m", "lastmile", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["*condition?hum60_snr0?*"])
+
+
+# --- a recognizer that fails never yields a passing baseline ---------------------------
+
+RECOGNIZER = """
+import sys
+import wave
+
+with wave.open(sys.argv[1]) as clip:
+    duration_s = clip.getnframes() / clip.getframerate()
+if abs(duration_s - float(sys.argv[2])) < 0.02:
+    sys.exit("cannot decode this clip")
+print("her blood pressure was one hundred")
+"""
+
+
+@pytest.fixture
+def six_utterances(pytester: pytest.Pytester) -> Path:
+    """3 speakers per group, one utterance each: 12 items over clean and hum."""
+    rows = demo_rows(groups=("us", "caribbean"), per_group=3)
+    return demo_subset_pack(
+        pytester.path / "scenarios",
+        rows,
+        name="six",
+        seed=3,
+        fairness={"n_bootstrap": 200, "n_permutations": 199, "min_speakers": 2},
+        conditions=[{"noise": {"type": "hum", "fundamental_hz": 60}, "snr_db": 10}],
+    )
+
+
+def _recognizer(pytester: pytest.Pytester, *, fail_duration_s: float) -> str:
+    """A command backend (a real program) that transcribes every clip as one fixed sentence
+    and fails on clips of the given duration (0: fails on none)."""
+    script = pytester.path / "asr.py"
+    script.write_text(RECOGNIZER)
+    return f"command:{sys.executable} {script} {{wav}} {fail_duration_s}"
+
+
+@pytest.mark.timeout(240)
+def test_a_dead_recognizer_writes_no_baseline(pytester: pytest.Pytester, six_utterances: Path):
+    baseline = six_utterances.with_name("pack.baseline.json")
+    dead = "command:/nonexistent/asr {wav}"
+    for extra in ([], ["--lastmile-update-baseline"]):
+        result = pytester.runpytest(
+            "--lastmile", str(six_utterances), "--lastmile-asr", dead, *extra
+        )
+        result.assert_outcomes(failed=3)
+        assert not baseline.exists()
+        assert "passed" not in result.stdout.str().splitlines()[-1]
+
+
+@pytest.mark.timeout(240)
+def test_failed_cells_are_never_written_accepted_or_compared(
+    pytester: pytest.Pytester, six_utterances: Path
+):
+    baseline = six_utterances.with_name("pack.baseline.json")
+    # us-m4-04 (2.54 s) fails in both conditions: 2 of 12 items, one in each us cell (under
+    # the 20% of failed items that fails the run itself)
+    flaky = _recognizer(pytester, fail_duration_s=2.54)
+    for extra in ([], ["--lastmile-update-baseline"]):
+        result = pytester.runpytest(
+            "--lastmile", str(six_utterances), "--lastmile-asr", flaky, *extra
+        )
+        result.assert_outcomes(failed=3)
+        verb = "update" if extra else "write"
+        result.stdout.fnmatch_lines(
+            [
+                f"*pack.yaml: refusing to {verb} pack.baseline.json: this run has 2 cell(s) "
+                "with failed or no scored items:",
+                "*clean / us: 1 of 3 items failed",
+                "*hum60_snr10 / us: 1 of 3 items failed",
+                "*fix the recognizer*error column of*items.csv*",
+            ]
+        )
+        assert not baseline.exists()
+    # a recognizer that decodes every clip writes the baseline, then matches it
+    steady = _recognizer(pytester, fail_duration_s=0)
+    pytester.runpytest("--lastmile", str(six_utterances), "--lastmile-asr", steady)
+    written = json.loads(baseline.read_text())
+    assert written["cells"]["clean"]["us"] == {**written["cells"]["clean"]["us"], "n_failed": 0}
+    result = pytester.runpytest("--lastmile", str(six_utterances), "--lastmile-asr", steady)
+    result.assert_outcomes(passed=3)
+    # the flaky recognizer is not compared against it either
+    result = pytester.runpytest("--lastmile", str(six_utterances), "--lastmile-asr", flaky)
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["*refusing to compare with pack.baseline.json*"])
+    assert json.loads(baseline.read_text()) == written
+
+
+@pytest.mark.timeout(240)
+def test_a_baseline_with_empty_cells_is_not_accepted(
+    pytester: pytest.Pytester, six_utterances: Path
+):
+    baseline = six_utterances.with_name("pack.baseline.json")
+    steady = _recognizer(pytester, fail_duration_s=0)
+    pytester.runpytest("--lastmile", str(six_utterances), "--lastmile-asr", steady)
+    good = json.loads(baseline.read_text())
+    # as an earlier lastmile wrote it after a dead recognizer: nulls, no item counts
+    nulls = json.loads(baseline.read_text())
+    for groups in nulls["cells"].values():
+        for cell in groups.values():
+            cell.update(wer=None, ci_low=None, ci_high=None)
+            del cell["n_items"], cell["n_failed"]
+    baseline.write_text(json.dumps(nulls))
+    result = pytester.runpytest("--lastmile", str(six_utterances), "--lastmile-asr", steady)
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*pack.baseline.json: not accepted as a baseline: it has 4 cell(s) with failed or "
+            "no scored items:",
+            "*clean / caribbean: no WER",
+            "*--lastmile-update-baseline*or delete the file*",
+        ]
+    )
+    # accepting a fully scored run replaces it
+    result = pytester.runpytest(
+        "--lastmile", str(six_utterances), "--lastmile-asr", steady, "--lastmile-update-baseline"
+    )
+    result.assert_outcomes(passed=3)
+    assert json.loads(baseline.read_text())["cells"] == good["cells"]
+
+
+def test_unusable_cells_names_each_problem():
+    from lastmile.pytest_plugin import unusable_cells
+
+    cell = {"wer": 10.0, "ci_low": 5.0, "ci_high": 15.0, "n_items": 4, "n_failed": 0}
+    assert unusable_cells({"cells": {"clean": {"us": cell}}}) == []
+    assert unusable_cells({"cells": {}}) == ["no condition × group cell at all"]
+    assert unusable_cells(
+        {
+            "cells": {
+                "clean": {"us": {**cell, "n_failed": 1}, "uk": {**cell, "wer": None}},
+                "hum": {"us": {**cell, "n_failed": 4, "wer": None}},
+            }
+        }
+    ) == [
+        "clean / us: 1 of 4 items failed",
+        "clean / uk: no WER",
+        "hum / us: 4 of 4 items failed, no scored item, no WER",
+    ]
