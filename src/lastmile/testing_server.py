@@ -158,7 +158,10 @@ def _handler_for(server: TranscriptionServer) -> Callable[..., BaseHTTPRequestHa
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up
+                self.close_connection = True
 
         def _error(self, status: int, message: str, **headers: str) -> None:
             body = json.dumps({"error": {"message": message, "code": status}}).encode()

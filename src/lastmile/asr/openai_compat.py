@@ -328,7 +328,7 @@ class OpenAIBackend:
 
         workers = min(self.concurrency, len(wavs))
         if workers == 1:
-            return [one(0)]
+            return [one(i) for i in range(len(wavs))]
         with ThreadPoolExecutor(workers, thread_name_prefix="lastmile-openai") as pool:
             return list(pool.map(one, range(len(wavs))))
 
