@@ -7,6 +7,10 @@ a worker crash starts at once. The server starts with one OpenMP/BLAS thread per
 (see ``lastmile.tuning``), which its imports read. The CLI starts the server before it
 imports the engine, so the two imports overlap. Elsewhere, spawn. This module is light to
 import on purpose.
+
+The server's first import arms it (``lastmile.run.lifeline``): on Linux it dies with the
+process that started it, and the workers it forks die with it, so no process outlives a
+killed run.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ def pool_context(spec: Any = "faster-whisper") -> Any:
         return multiprocessing.get_context("spawn")
     from multiprocessing import forkserver
 
-    preload = ["lastmile.run.worker"]
+    preload = ["lastmile.run.lifeline", "lastmile.run.worker"]
     try:
         from lastmile.asr import backend_class, parse_backend_spec
 

@@ -5,10 +5,9 @@ Runs inline (one worker) or in pool processes, each of which builds its backend 
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,23 +69,36 @@ class WorkerContext:
 
     def transcribe(self, audios: list[np.ndarray]) -> list[str]:
         """The backend's transcripts; with ``item_timeout_s``, a call that runs longer than
-        that per item raises TimeoutError, and the stuck backend is abandoned for a new one."""
+        that per item raises TimeoutError, and the stuck backend is abandoned for a new one.
+
+        The abandoned call goes on in a daemon thread, which nothing waits for: the process
+        exits when its work is done, whatever the stuck decoder does (the command backend
+        kills its own program when the call times out)."""
         if self.item_timeout_s is None:
             return list(self.backend.transcribe(audios))
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lastmile-decode")
-        future = pool.submit(self.backend.transcribe, audios)
-        try:
-            return list(future.result(timeout=self.item_timeout_s * len(audios)))
-        except FutureTimeout:
+        outcome: list[Any] = []
+        done = threading.Event()
+        backend = self.backend
+
+        def work() -> None:
+            try:
+                outcome.append(list(backend.transcribe(audios)))
+            except BaseException as exc:  # handed to the waiting thread
+                outcome.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="lastmile-decode", daemon=True).start()
+        if not done.wait(self.item_timeout_s * len(audios)):
             if self.backend_spec is not None:
                 from lastmile.asr import build_backend
 
                 self.backend = build_backend(self.backend_spec)
-            raise TimeoutError(
-                f"the backend took longer than {self.item_timeout_s:g} s per item"
-            ) from None
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            raise TimeoutError(f"the backend took longer than {self.item_timeout_s:g} s per item")
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        result: list[str] = outcome[0]
+        return result
 
 
 _CONTEXT: dict[str, WorkerContext] = {}  # the one context of a pool process
