@@ -2,35 +2,45 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from lastmile.errors import AudioError, BackendError, ConfigError, LastmileError
+from lastmile.errors import AudioError, ConfigError, LastmileError
 
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_CLEAN",
     "EXIT_FLAGGED",
+    "EXIT_INTERRUPTED",
     "EXIT_RUNTIME",
     "BadInput",
     "RuntimeFailure",
     "asr_option",
     "console",
+    "debug_enabled",
     "default_workers",
+    "describe_failure",
     "handle_errors",
     "progress_reporter",
     "quiet_option",
+    "show_warnings",
+    "translate_error",
 ]
 
 EXIT_CLEAN = 0
 EXIT_FLAGGED = 1
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 3
+EXIT_INTERRUPTED = 130
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,21 +57,104 @@ class RuntimeFailure(click.ClickException):
     exit_code = EXIT_RUNTIME
 
 
+def debug_enabled() -> bool:
+    """Whether tracebacks are shown: ``lastmile --debug ...`` or ``LASTMILE_DEBUG=1``."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().meta.get("lastmile.debug"):
+        return True
+    return os.environ.get("LASTMILE_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame of the traceback as ``module.py:line in function``."""
+    tb = exc.__traceback__
+    if tb is None:
+        return ""
+    frame = traceback.extract_tb(tb)[-1]
+    parts = Path(frame.filename).parts
+    short = "/".join(parts[parts.index("lastmile") :]) if "lastmile" in parts else parts[-1]
+    return f"{short}:{frame.lineno} in {frame.name}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line saying what failed and where, for an error lastmile did not expect."""
+    if isinstance(exc, OSError):
+        paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+        what = exc.strerror or str(exc)
+        where = f" ({_where(exc)})" if _where(exc) else ""
+        if paths:
+            head = f"{' -> '.join(paths)}: {what} [{type(exc).__name__}]"
+        else:
+            head = f"{what} [{type(exc).__name__}]{where}"
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            head += "; free space on that disk (or choose another folder), then --resume the run"
+        elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            head += "; choose a folder you can write to"
+        return head
+    message = _one_line(str(exc)) or "(no message)"
+    return (
+        f"unexpected {type(exc).__name__}: {message} (at {_where(exc)}); "
+        "this is a bug in lastmile or a plugin: rerun with --debug for the traceback"
+    )
+
+
+def translate_error(exc: BaseException) -> click.exceptions.Exit | click.ClickException:
+    """The click exception (and exit code) for an exception escaping a command: lastmile's
+    input errors exit 2, every other failure exits 3 in one line (the traceback only with
+    ``--debug``), Ctrl-C exits 130."""
+    if debug_enabled() and not isinstance(exc, KeyboardInterrupt):
+        click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+    if isinstance(exc, KeyboardInterrupt):
+        click.echo(
+            "lastmile: interrupted; finished items are kept in the run folder's store: "
+            "continue with --resume RUN_DIR",
+            err=True,
+        )
+        return click.exceptions.Exit(EXIT_INTERRUPTED)
+    if isinstance(exc, ConfigError | AudioError):
+        return BadInput(str(exc))
+    if isinstance(exc, LastmileError):  # BackendError, StorageError, a failed run, ...
+        return RuntimeFailure(str(exc))
+    return RuntimeFailure(describe_failure(exc))
+
+
 def handle_errors(func: F) -> F:
-    """Turn lastmile's own errors into click errors with the right exit code."""
+    """Turn what escapes a command into the right exit code and message (see
+    :func:`translate_error`); the ``lastmile`` group does the same for every command."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, AudioError) as exc:
-            raise BadInput(str(exc)) from exc
-        except BackendError as exc:
-            raise RuntimeFailure(str(exc)) from exc
-        except LastmileError as exc:
-            raise RuntimeFailure(str(exc)) from exc
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            raise translate_error(exc) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+class _EchoHandler(logging.Handler):
+    """lastmile's log warnings on standard error as ``warning: ...`` (through click, so
+    they reach whatever standard error is at the time)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+        except Exception:
+            self.handleError(record)
+
+
+def show_warnings() -> None:
+    """Show the ``lastmile`` logger's warnings on standard error (once per process)."""
+    logger = logging.getLogger("lastmile")
+    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
+        handler = _EchoHandler(level=logging.WARNING)
+        logger.addHandler(handler)
 
 
 def console() -> Any:
@@ -70,8 +163,8 @@ def console() -> Any:
     from rich.console import Console
 
     if sys.stdout.isatty():
-        return Console()
-    return Console(width=100)
+        return Console(emoji=False)
+    return Console(width=100, emoji=False)
 
 
 def default_workers() -> int:
@@ -104,6 +197,7 @@ def progress_reporter(
         return (lambda _p: None), (lambda: None)
     if sys.stderr.isatty():
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -114,7 +208,7 @@ def progress_reporter(
         )
 
         bar = Progress(
-            TextColumn(f"[bold]{label}"),
+            TextColumn(f"[bold]{escape(label)}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:.2f} items/s"),

@@ -53,6 +53,6 @@ def command(run_dir: Path, html: bool, md: bool, as_json: bool) -> None:
     else:
         console = make_console()
         print_summary(summary, console)
-        console.print("Wrote " + ", ".join(str(p) for p in written))
+        console.print("Wrote " + ", ".join(str(p) for p in written), markup=False)
     flags = [c.get("flag") for c in summary["analysis"]["conditions"]]
     click.get_current_context().exit(EXIT_FLAGGED if "uneven" in flags else EXIT_CLEAN)

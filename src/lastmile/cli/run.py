@@ -25,6 +25,7 @@ __all__ = ["demo_command", "render_command", "run_command"]
 
 
 def _finish(result: Any, *, as_json: bool, quiet: bool, flag_exit: bool = True) -> None:
+    from rich.markup import escape
 
     from lastmile.report import print_summary
 
@@ -36,12 +37,12 @@ def _finish(result: Any, *, as_json: bool, quiet: bool, flag_exit: bool = True) 
         print_summary(summary, console)
         console.print(
             f"\n{result.n_items} items ({result.n_cached} from cache, {result.n_failed} failed) "
-            f"in {result.wall_s:.1f} s. Run folder: [bold]{result.run_dir}[/bold]"
+            f"in {result.wall_s:.1f} s. Run folder: [bold]{escape(str(result.run_dir))}[/bold]"
         )
         if result.n_failed:
             console.print(
                 f"[yellow]{result.n_failed} item(s) failed and are excluded from WER; "
-                f"see the error column of {result.run_dir / 'items.csv'}[/yellow]"
+                f"see the error column of {escape(str(result.run_dir / 'items.csv'))}[/yellow]"
             )
     flags = [c.get("flag") for c in summary.get("analysis", {}).get("conditions", [])]
     if flag_exit and "uneven" in flags:
