@@ -12,21 +12,29 @@ from lastmile.corpus.formats import (
 )
 from lastmile.corpus.loaders import (
     DEFAULT_COLUMNS,
+    MAX_FIELD_CHARS,
+    QUOTING,
+    AudioRef,
     CorpusProblems,
     Problem,
     load_manifest,
     read_manifest_rows,
 )
 from lastmile.corpus.model import Corpus, Utterance
-from lastmile.corpus.validate import validate_corpus
+from lastmile.corpus.validate import audio_problems, check_corpus, validate_corpus
 
 __all__ = [
     "DEFAULT_COLUMNS",
     "FORMATS",
+    "MAX_FIELD_CHARS",
+    "QUOTING",
+    "AudioRef",
     "Corpus",
     "CorpusProblems",
     "Problem",
     "Utterance",
+    "audio_problems",
+    "check_corpus",
     "detect_format",
     "load_commonvoice",
     "load_corpus",

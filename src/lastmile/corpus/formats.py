@@ -10,14 +10,21 @@ are refused with the command that makes them files.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lastmile.corpus.loaders import CorpusProblems, Problem, load_manifest, read_manifest_rows
+from lastmile.corpus.loaders import (
+    AudioRef,
+    CorpusProblems,
+    Problem,
+    load_manifest,
+    read_delimited,
+    read_manifest_rows,
+    transcript_problem,
+)
 from lastmile.corpus.model import Corpus, Utterance
 from lastmile.errors import ConfigError
 
@@ -78,14 +85,18 @@ def _assemble(
     *,
     group_by: str,
     check_audio: bool,
+    normalizer: str | None = "default",
     fixes: Mapping[str, str] | None = None,
     audio_hint: str = "",
 ) -> Corpus:
-    """Check drafts (empty fields, duplicate ids, audio present) and build the corpus, or
-    raise with every problem (``problems`` already found by the loader come first)."""
+    """Check drafts (empty fields, duplicate ids, transcripts with no words after
+    ``normalizer``, audio present) and build the corpus, or raise with every problem
+    (``problems`` already found by the loader come first)."""
     fix = {**_FIXES, **(fixes or {})}
     seen: dict[str, _At] = {}
     utterances: list[Utterance] = []
+    origins: list[tuple[str, int | None]] = []
+    found: list[AudioRef] = []
     for d in drafts:
         bad = False
         values = {"id": d.id, "text": d.text, "speaker": d.speaker, "group": d.group}
@@ -114,6 +125,17 @@ def _assemble(
                 bad = True
             else:
                 seen[d.id] = at
+        if d.text and "text" in d.at:
+            at = d.at["text"]
+            empty_text = transcript_problem(
+                d.text, normalizer, file=at.file, row=at.row, field=at.field
+            )
+            if empty_text is not None:
+                problems.append(empty_text)
+                bad = True
+        if d.audio is not None and d.audio.is_file():
+            at = d.at["audio"] if "audio" in d.at else d.at["id"]
+            found.append(AudioRef(at.file, at.row, d.id, d.audio))
         if d.audio is None:
             bad = True
         elif check_audio and not d.audio.is_file():
@@ -134,11 +156,15 @@ def _assemble(
                 attributes=d.attributes,
             )
         )
+        at = d.at["audio"] if "audio" in d.at else d.at["id"]
+        origins.append((at.file, at.row))
     if not drafts and not problems:
         problems.append(Problem(str(source), None, None, "no utterances found"))
     if problems:
-        raise CorpusProblems(sorted(problems, key=lambda p: (p.file, p.row or 0)))
-    return Corpus(manifest=source, utterances=tuple(utterances), group_by=group_by)
+        raise CorpusProblems(sorted(problems, key=lambda p: (p.file, p.row or 0)), found)
+    return Corpus(
+        manifest=source, utterances=tuple(utterances), group_by=group_by, origins=tuple(origins)
+    )
 
 
 def _check_columns(
@@ -153,6 +179,14 @@ def _check_columns(
             f"format (mappable: {have}); remove them"
         )
     return cols
+
+
+def _no_quoting(quoting: str | None, *, fmt: str, source: Path) -> None:
+    if quoting is not None:
+        raise ConfigError(
+            f"{source}: corpus.quoting applies to CSV and TSV files, not to the {fmt} format; "
+            "remove it"
+        )
 
 
 def _read_text(path: Path) -> str:
@@ -198,6 +232,8 @@ def load_kaldi(
     columns: Mapping[str, str] | None = None,
     group_by: str = "accent",
     check_audio: bool = True,
+    normalizer: str | None = "default",
+    quoting: str | None = None,
 ) -> Corpus:
     """Load a Kaldi data dir: ``wav.scp`` (utterance → audio file), ``text`` (utterance →
     transcript), ``utt2spk`` (utterance → speaker), the group from ``utt2<group_by>`` or
@@ -215,6 +251,7 @@ def load_kaldi(
     if not root.is_dir():
         raise ConfigError(f"{root}: not a folder; a Kaldi data dir is a folder with wav.scp")
     _check_columns(columns, set(), fmt="kaldi", source=root)
+    _no_quoting(quoting, fmt="kaldi", source=root)
     problems: list[Problem] = []
     needed = {
         "wav.scp": "utterance path",
@@ -390,6 +427,7 @@ def load_kaldi(
         problems,
         group_by=group_by,
         check_audio=check_audio,
+        normalizer=normalizer,
         audio_hint=" (relative paths are read relative to the data dir; write absolute paths)",
     )
 
@@ -403,6 +441,8 @@ def load_nemo(
     columns: Mapping[str, str] | None = None,
     group_by: str = "accent",
     check_audio: bool = True,
+    normalizer: str | None = "default",
+    quoting: str | None = None,
 ) -> Corpus:
     """Load a NeMo manifest (one JSON object per line with ``audio_filepath``, ``text``,
     ``duration``). Speaker and group come from the keys ``speaker`` and ``group_by``, or the
@@ -416,6 +456,7 @@ def load_nemo(
     cols = _check_columns(
         columns, {"id", "audio", "text", "speaker", group_by}, fmt="nemo", source=manifest
     )
+    _no_quoting(quoting, fmt="nemo", source=manifest)
     keys = {"audio": "audio_filepath", "text": "text", "speaker": "speaker", "group": group_by}
     keys.update({("group" if k == group_by else k): v for k, v in cols.items()})
     id_key = cols.get("id")
@@ -498,6 +539,7 @@ def load_nemo(
         problems,
         group_by=group_by,
         check_audio=check_audio,
+        normalizer=normalizer,
         fixes={"id": "map an id key with corpus.columns: {id: <key>} or fill it in"},
         audio_hint=" (relative paths are relative to the manifest)",
     )
@@ -512,6 +554,8 @@ def load_commonvoice(
     columns: Mapping[str, str] | None = None,
     group_by: str = "accent",
     check_audio: bool = True,
+    normalizer: str | None = "default",
+    quoting: str | None = None,
 ) -> Corpus:
     """Load a Common Voice TSV (``validated.tsv``, ``test.tsv``, ...): ``client_id`` is the
     speaker, ``path`` the clip under ``clips/`` beside the TSV, ``sentence`` the text and
@@ -527,11 +571,10 @@ def load_commonvoice(
     )
     if not tsv.is_file():
         raise ConfigError(f"{tsv}: Common Voice TSV not found; check corpus.manifest in the pack")
-    lines = _read_text(tsv).splitlines()
-    if not lines:
+    text = _read_text(tsv)
+    if not text.strip():
         raise ConfigError(f"{tsv}: empty file; expected a header row (client_id, path, ...)")
-    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
-    header = next(reader)
+    header, records = read_delimited(tsv, text, delimiter="\t", quoting=quoting or "none")
     file = str(tsv)
     if group_by in cols:
         group_col = cols[group_by]
@@ -563,19 +606,8 @@ def load_commonvoice(
     reserved = set(keys.values())
     clips = tsv.parent / "clips"
     drafts: list[_Draft] = []
-    for number, fields in enumerate(reader, start=1):
+    for number, fields in records:
         if not any(f.strip() for f in fields):
-            continue
-        if len(fields) != len(header):
-            problems.append(
-                Problem(
-                    file,
-                    number,
-                    None,
-                    f"{len(fields)} fields, the header has {len(header)}; a tab inside a "
-                    "value, or a truncated line",
-                )
-            )
             continue
         row = dict(zip(header, fields, strict=True))
         written = row[keys["audio"]].strip()
@@ -601,6 +633,7 @@ def load_commonvoice(
         problems,
         group_by=group_by,
         check_audio=check_audio,
+        normalizer=normalizer,
         fixes={
             "group": f"Common Voice leaves {group_col} empty when the speaker gave none; keep "
             f"only rows with a value in {group_col} (or choose another group_by)",
@@ -619,6 +652,8 @@ def load_folder(
     columns: Mapping[str, str] | None = None,
     group_by: str = "accent",
     check_audio: bool = True,
+    normalizer: str | None = "default",
+    quoting: str | None = None,
 ) -> Corpus:
     """Load a folder of ``x.wav`` (or ``x.flac``) files, each with its transcript ``x.txt``
     beside it, found recursively (hidden files and folders skipped). The speaker is the
@@ -650,7 +685,7 @@ def load_folder(
             )
         )
     else:
-        rows = read_manifest_rows(table)
+        rows = read_manifest_rows(table, quoting=quoting or "csv")
         have = set().union(*(r.keys() for _, r in rows)) if rows else set()
         for col, ours in ((speaker_col, "speaker"), (group_col, group_by)):
             if col not in have:
@@ -768,7 +803,9 @@ def load_folder(
                 f"'{speaker},<{group_by}>'",
             )
         )
-    return _assemble(root, drafts, problems, group_by=group_by, check_audio=check_audio)
+    return _assemble(
+        root, drafts, problems, group_by=group_by, check_audio=check_audio, normalizer=normalizer
+    )
 
 
 # --- dispatch ------------------------------------------------------------------------
@@ -831,10 +868,17 @@ def load_corpus(
     columns: Mapping[str, str] | None = None,
     group_by: str = "accent",
     check_audio: bool = True,
+    normalizer: str | None = "default",
+    quoting: str | None = None,
 ) -> Corpus:
     """Load a corpus in any supported format (see :data:`FORMATS`); ``auto`` picks one with
     :func:`detect_format`. ``csv``, ``tsv`` and ``jsonl`` are :func:`load_manifest`
     manifests; ``kaldi`` and ``folder`` take a folder, the others a file.
+
+    ``normalizer`` is the pack's: a transcript with no words after it is a problem (None
+    skips the check). ``quoting`` (``csv`` or ``none``) is how CSV and TSV files are quoted;
+    None is the format's convention: ``csv`` for manifests and ``speakers.csv``, ``none``
+    for Common Voice TSVs. It is refused for the formats that have no such files.
     """
     source = Path(source)
     if format not in FORMATS:
@@ -854,5 +898,21 @@ def load_corpus(
                 f"{source}: corpus.format '{fmt}' but the file ends in '{source.suffix}'; "
                 f"rename it to {' or '.join(_MANIFEST_SUFFIXES[fmt])} or change corpus.format"
             )
-        return load_manifest(source, columns=columns, group_by=group_by, check_audio=check_audio)
-    return _LOADERS[fmt](source, columns=columns, group_by=group_by, check_audio=check_audio)
+        if fmt == "jsonl":
+            _no_quoting(quoting, fmt="jsonl", source=source)
+        return load_manifest(
+            source,
+            columns=columns,
+            group_by=group_by,
+            check_audio=check_audio,
+            normalizer=normalizer,
+            quoting=quoting or "csv",
+        )
+    return _LOADERS[fmt](
+        source,
+        columns=columns,
+        group_by=group_by,
+        check_audio=check_audio,
+        normalizer=normalizer,
+        quoting=quoting,
+    )

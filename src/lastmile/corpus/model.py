@@ -30,11 +30,23 @@ class Utterance:
 
 @dataclass(frozen=True)
 class Corpus:
-    """Utterances in manifest order, and where they came from."""
+    """Utterances in manifest order, and where they came from.
+
+    ``origins`` gives, for each utterance where the loader knows it, the file and row (or
+    line) it was read from, for messages; it is empty for a corpus built otherwise.
+    """
 
     manifest: Path
     utterances: tuple[Utterance, ...]
     group_by: str
+    origins: tuple[tuple[str, int | None], ...] = field(default=(), compare=False, repr=False)
+
+    def origin(self, index: int) -> tuple[str, int | None]:
+        """(file, row) of the utterance at ``index``: where it was read, if known, else the
+        manifest and the 1-based position."""
+        if len(self.origins) == len(self.utterances):
+            return self.origins[index]
+        return str(self.manifest), index + 1
 
     def __len__(self) -> int:
         return len(self.utterances)
