@@ -241,3 +241,62 @@ def test_validate_corpus_names_rows_where_the_loader_read_them(tmp_path: Path):
     (problem,) = validate_corpus(load_corpus(kaldi), sample_rate=SR)
     assert (Path(problem.file).name, problem.row) == ("wav.scp", 3)
     assert "only 0.10 s long" in problem.message
+
+
+# --- the pack's settings reach the loader: validate and the run plan ------------------
+
+
+def _validate(pack: Path) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from lastmile.cli import cli
+
+    result = CliRunner().invoke(cli, ["validate", str(pack)], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_pack_quoting_and_normalizer_reach_validate_and_the_plan(tmp_path: Path):
+    from lastmile.run.plan import load_pack_corpus
+    from lastmile.scenario.pack import load_pack
+    from lastmile.testing import write_pack
+
+    texts = ['"stop" she said', "take two", "...", "take four"]
+    manifest = _manifest(tmp_path, _rows("\t", texts), suffix=".tsv")
+    pack = write_pack(tmp_path / "pack.yaml", corpus={"manifest": manifest.name})
+    code, out = _validate(pack)
+    assert code == 2
+    assert "row 1: line 2: malformed TSV quoting" in out
+    assert "set corpus.quoting: none" in out
+    literal = write_pack(
+        tmp_path / "literal.yaml", corpus={"manifest": manifest.name, "quoting": "none"}
+    )
+    code, out = _validate(literal)
+    assert code == 2
+    assert "row 3: text: '...' has no words after the 'default' normalizer" in out
+    assert "malformed" not in out
+    with pytest.raises(CorpusProblems, match="'...' has no words"):
+        load_pack_corpus(load_pack(literal))
+    scored_as_is = write_pack(
+        tmp_path / "asis.yaml",
+        corpus={"manifest": manifest.name, "quoting": "none"},
+        normalizer="none",
+    )
+    assert [u.text for u in load_pack_corpus(load_pack(scored_as_is)).utterances] == texts
+    code, out = _validate(scored_as_is)
+    assert code == 0, out
+    assert "4 utterances" in out
+
+
+def test_validate_lists_a_corrupt_file_beside_an_empty_transcript_and_a_duplicate(
+    tmp_path: Path,
+):
+    from lastmile.testing import write_pack
+
+    manifest = _manifest(tmp_path, _rows(",", ["take one", "", "take three", "take four"]))
+    manifest.write_text(manifest.read_text().replace("u3,a/u3.wav", "u1,a/u3.wav"))
+    (tmp_path / "a/u4.wav").write_bytes(b"RIFF truncated")
+    code, out = _validate(write_pack(tmp_path / "pack.yaml", corpus={"manifest": manifest.name}))
+    assert code == 2
+    assert "row 2: text: empty" in out
+    assert "row 3: id: duplicate id 'u1'" in out
+    assert "row 4: audio: u4.wav (id u4): unreadable or corrupt audio" in out

@@ -257,7 +257,12 @@ def render_command(
     cond = loaded.condition(condition_id)
     ref = loaded.pack.corpus
     corpus = load_corpus(
-        loaded.manifest_path, format=ref.format, columns=ref.columns, group_by=loaded.pack.group_by
+        loaded.manifest_path,
+        format=ref.format,
+        columns=ref.columns,
+        group_by=loaded.pack.group_by,
+        normalizer=loaded.pack.normalizer,
+        quoting=ref.quoting,
     )
     try:
         utt = corpus.by_id(utterance_id)

@@ -25,7 +25,7 @@ def validate_command(pack: Path, asr: str | None) -> None:
       lastmile validate scenarios/call-center.yaml
     """
     from lastmile.asr import backend_class, parse_backend_spec
-    from lastmile.corpus import CorpusProblems, load_corpus, validate_corpus
+    from lastmile.corpus import check_corpus
     from lastmile.errors import LastmileError
     from lastmile.render.engine import Renderer
     from lastmile.scenario.pack import load_pack
@@ -34,18 +34,19 @@ def validate_command(pack: Path, asr: str | None) -> None:
     warnings: list[str] = []
     loaded = load_pack(pack)  # schema errors stop here: nothing else can be checked
     rate = loaded.pack.render_sample_rate
-    try:
-        corpus = load_corpus(
+    corpus = None
+    try:  # metadata and audio problems together, even when the manifest has some
+        corpus, found = check_corpus(
             loaded.manifest_path,
             format=loaded.pack.corpus.format,
             columns=loaded.pack.corpus.columns,
             group_by=loaded.pack.group_by,
-            check_audio=True,
+            normalizer=loaded.pack.normalizer,
+            quoting=loaded.pack.corpus.quoting,
+            sample_rate=rate,
         )
-        for p in validate_corpus(corpus, sample_rate=rate):
+        for p in found:
             (warnings if p.severity == "warning" else problems).append(str(p))
-    except CorpusProblems as exc:
-        problems.extend(str(p) for p in exc.problems)
     except LastmileError as exc:
         problems.append(str(exc))
     renderer = Renderer(loaded, sample_rate=rate, render_rate=rate)
@@ -64,7 +65,7 @@ def validate_command(pack: Path, asr: str | None) -> None:
         problems.append(str(exc))
     for w in warnings:
         click.echo(f"warning: {w}" if not w.startswith("warning") else w, err=True)
-    if problems:
+    if problems or corpus is None:
         for text in problems:
             click.echo(text, err=True)
         click.echo(f"{len(problems)} problem(s) found in {pack}", err=True)

@@ -83,7 +83,12 @@ def load_pack_corpus(loaded: LoadedPack, *, limit: int | None = None) -> Corpus:
     """The pack's corpus after its ``per_speaker`` selection and an optional ``limit``."""
     ref = loaded.pack.corpus
     corpus = load_corpus(
-        loaded.manifest_path, format=ref.format, columns=ref.columns, group_by=loaded.pack.group_by
+        loaded.manifest_path,
+        format=ref.format,
+        columns=ref.columns,
+        group_by=loaded.pack.group_by,
+        normalizer=loaded.pack.normalizer,
+        quoting=ref.quoting,
     )
     return select(corpus, per_speaker=ref.per_speaker, limit=limit)
 

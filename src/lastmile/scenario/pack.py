@@ -91,6 +91,13 @@ class CorpusRef(StrictModel):
         default_factory=dict,
         description="Our field → the manifest's column (id, audio, text, speaker, group).",
     )
+    quoting: Literal["csv", "none"] | None = Field(
+        None,
+        description="How fields of a CSV or TSV file are quoted: csv (RFC 4180: a field may "
+        "be wrapped in double quotes, a quote inside it doubled; read strictly) or none "
+        "(every character literal: quotes are text). Default: csv for manifests and "
+        "speakers.csv, none for Common Voice TSVs.",
+    )
     per_speaker: int | None = Field(
         None, ge=1, description="Use only the first N utterances (by id) of every speaker."
     )
