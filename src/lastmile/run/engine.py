@@ -25,6 +25,7 @@ from concurrent.futures import (
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,15 @@ from typing import Any
 from lastmile.corpus import Corpus, Utterance
 from lastmile.errors import BackendError, ConfigError, RunFailed
 from lastmile.forkserver import pool_context
+from lastmile.run.files import (
+    csv_cell,
+    ensure_dir,
+    open_atomic,
+    refuse_symlink,
+    safe_component,
+    write_text_atomic,
+    write_with,
+)
 from lastmile.run.identity import identity_changes, identity_digests, run_identity
 from lastmile.run.plan import PlannedItem, file_sha256, iter_plan, load_pack_corpus
 from lastmile.run.plan import item_id as make_item_id
@@ -113,6 +123,10 @@ class RunOptions:
     item_timeout_s: float | None = None
     examples_per_condition: int = 3
     reports: bool = True
+    absolute_paths: bool = False
+    """Also record the pack's, the manifest's and the run folder's absolute paths in run.json
+    (``paths``). Off by default: run.json, summary.json and the reports are shared, and show
+    the pack by its file name and the manifest relative to the pack."""
 
 
 @dataclass(frozen=True)
@@ -183,11 +197,13 @@ def _task(items: list[PlannedItem]) -> Task:
 def _run_meta(
     loaded: LoadedPack, corpus: Corpus, backend: Any, backend_spec: Any
 ) -> dict[str, Any]:
+    """run.json's content; paths are relative (shareable): the pack by its file name, the
+    manifest relative to the pack's folder."""
     return {
         "schema_version": RUN_SCHEMA_VERSION,
         "pack": {
             "name": loaded.pack.name,
-            "path": str(loaded.path),
+            "path": loaded.path.name,
             "description": loaded.pack.description,
             "seed": loaded.pack.seed,
         },
@@ -213,7 +229,7 @@ def _run_meta(
             for c in loaded.conditions
         ],
         "corpus": {
-            "manifest": str(corpus.manifest),
+            "manifest": Path(os.path.relpath(corpus.manifest, loaded.base_dir)).as_posix(),
             "n_utterances": len(corpus),
             "groups": corpus.groups,
             "n_speakers": len(corpus.speakers),
@@ -282,6 +298,7 @@ def run_pack(
                 f"{run_dir}: not a run folder (no store.sqlite); give the folder a killed run "
                 "wrote, or drop --resume"
             )
+        _refuse_links(run_dir)
         store = RunStore(run_dir / "store.sqlite")
         _check_same_run(run_dir, store, identity, fingerprint=fingerprint, total=total)
     else:
@@ -291,14 +308,21 @@ def run_pack(
                 f"{run_dir}: already holds a run; use --resume {run_dir} to continue it or "
                 "choose another --out"
             )
+        _refuse_links(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         store = RunStore(run_dir / "store.sqlite")
+    if options.absolute_paths:
+        meta["paths"] = {
+            "pack": str(loaded.path),
+            "manifest": str(Path(corpus.manifest).resolve()),
+            "run_dir": str(run_dir.resolve()),
+        }
     store.set_meta("plan", {"fingerprint": fingerprint, "items": total})
     store.set_meta("identity", identity)
     meta["started_at"] = store.get_meta("started_at") or _now()
     store.set_meta("started_at", meta["started_at"])
     meta["complete"] = False
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_text_atomic(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
 
     cache = TranscriptCache(options.cache_path) if options.use_cache else None
     n_cached = n_failed = 0
@@ -315,6 +339,8 @@ def run_pack(
     def finish(record: dict[str, Any], *, cached: bool) -> None:
         nonlocal n_done, n_failed, n_cached, backend_s
         item = by_id.pop(record["item_id"])
+        if record.get("error"):
+            record = {**record, "error": shareable(str(record["error"]))}
         full = {
             **record,
             "utterance_id": item.utterance.id,
@@ -361,6 +387,10 @@ def run_pack(
             report()
             yield from _tasks(pending, per_utterance=options.workers <= 1)
 
+    def shareable(text: str) -> str:
+        """An error text with the pack's folder left out of paths and the home folder as ~."""
+        return _shareable_text(text, loaded.base_dir)
+
     report()
     tasks = planned_tasks()
     if options.workers <= 1:
@@ -385,7 +415,7 @@ def run_pack(
             "max_share": max_share,
             "errors": [{"error": e, "count": n} for e, n in errors.most_common(_ERRORS_KEPT)],
         }
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_text_atomic(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
     if failed:
         if cache is not None:
             cache.close()
@@ -409,6 +439,45 @@ def run_pack(
         wall_s=time.perf_counter() - t_start,
         backend_s=backend_s,
     )
+
+
+# names in a run folder that lastmile writes (or its store and reports write): none of them
+# may be a symbolic link, checked before the run changes anything
+_RUN_FILES = (
+    "run.json",
+    "items.csv",
+    "store.sqlite",
+    "store.sqlite-wal",
+    "store.sqlite-shm",
+    "store.sqlite-journal",
+    "summary.json",
+    "summary.md",
+    "report.html",
+    "summary.json.tmp",
+    "summary.md.tmp",
+    "report.html.tmp",
+    "examples",
+)
+
+
+def _refuse_links(run_dir: Path) -> None:
+    """ConfigError naming the first of the run folder's file names that is a symbolic link."""
+    for name in _RUN_FILES:
+        refuse_symlink(run_dir / name)
+    index = run_dir / "examples" / "index.json"
+    if (run_dir / "examples").is_dir():
+        refuse_symlink(index)
+
+
+def _shareable_text(text: str, base_dir: Path) -> str:
+    """``text`` with paths under ``base_dir`` made relative to it and the home folder
+    written ``~``: error texts go into items.csv, which people share."""
+    for prefix in {str(base_dir), str(base_dir.resolve())}:
+        text = text.replace(prefix + os.sep, "")
+    home = os.path.expanduser("~")
+    if home not in ("", "/", "~"):
+        text = text.replace(home + os.sep, "~" + os.sep)
+    return text
 
 
 def _audio_digest(path: Path) -> str:
@@ -631,22 +700,26 @@ def _failure_message(run_dir: Path, total: int, errors: Counter[str], max_share:
 
 
 def _csv_value(value: Any) -> Any:
+    """A cell of items.csv: numbers stay numbers (a negative SNR too); text that a
+    spreadsheet would run as a formula (``=HYPERLINK(...)`` as a speaker) gets a leading
+    ``'``."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, str):
+        return csv_cell(value)
     return value
 
 
 def _write_items_csv(path: Path, records: Iterable[dict[str, Any]]) -> tuple[int, Counter[str]]:
     """Write items.csv from ``records`` (streamed); returns the number of items and the
     failed items' errors counted by their text."""
-    tmp = path.with_suffix(".csv.tmp")
     n = 0
     errors: Counter[str] = Counter()
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
+    with open_atomic(path) as fh:
         writer = csv.DictWriter(fh, fieldnames=ITEM_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for rec in records:
@@ -654,7 +727,6 @@ def _write_items_csv(path: Path, records: Iterable[dict[str, Any]]) -> tuple[int
             n += 1
             if rec.get("error"):
                 errors[str(rec["error"])] += 1
-    os.replace(tmp, path)
     return n, errors
 
 
@@ -691,18 +763,23 @@ def _write_examples(
                 rendered = ctx.renderer.render(speech, cond, utterance_id=utt.id)
             except Exception:
                 continue
-            rel = Path("examples") / cond.id / f"{utt.id}.flac"
-            write_audio(run_dir / rel, rendered.audio, sample_rate=rendered.sample_rate)
+            folder = ensure_dir(run_dir, "examples", cond.id)
+            path = folder / (safe_component(utt.id, max_len=95) + ".flac")
+            write_with(
+                path,
+                partial(write_audio, samples=rendered.audio, sample_rate=rendered.sample_rate),
+            )
+            rel = path.relative_to(run_dir)
             index.append(
                 {
                     "condition_id": cond.id,
                     "utterance_id": utt.id,
                     "group": utt.group,
                     "speaker": utt.speaker,
-                    "path": str(rel),
+                    "path": rel.as_posix(),
                     "reference": utt.text,
                     "hypothesis": rec.get("hypothesis_raw", ""),
                 }
             )
-    (run_dir / "examples").mkdir(exist_ok=True)
-    (run_dir / "examples" / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+    folder = ensure_dir(run_dir, "examples")
+    write_text_atomic(folder / "index.json", json.dumps(index, indent=2) + "\n")
