@@ -504,6 +504,25 @@ def test_full_disk_exits_3_naming_the_store_and_resume_finishes_every_item_once(
     assert _store_count(out / "store.sqlite") == 12
 
 
+@pytest.mark.timeout(180)
+def test_full_disk_while_writing_reports_names_the_file_and_report_rebuilds_them(
+    pack: Path, tmp_path: Path
+):
+    out = tmp_path / "run"
+    # the store and items.csv fit; report.html (plots and audio inside) does not
+    full = _lastmile(
+        ["run", pack, "--out", out, "-q", "-j", "1", "--no-cache"],
+        preexec_fn=_file_size_limit(200 * 1024),
+    )
+    assert full.returncode == 3, full.stderr
+    line = _one_error_line(full.stderr)
+    assert str(out / "report.html") in line and "File too large" in line, line
+    assert len(_item_ids(out)) == 4
+    rebuilt = _invoke(["report", out])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert (out / "report.html").stat().st_size > 200 * 1024
+
+
 # -- Ctrl-C ----------------------------------------------------------------------------------
 
 
@@ -539,7 +558,7 @@ def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path: Path, asr_script: Path):
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr and "--resume" in stderr
+    assert "interrupted" in stderr and f"--resume {out}" in stderr
     assert "Traceback" not in stderr
     stored = _store_count(out / "store.sqlite")
     assert 2 <= stored < 12

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import errno
 import functools
+import io
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 import click
@@ -76,6 +77,22 @@ def _where(exc: BaseException) -> str:
     return f"{short}:{frame.lineno} in {frame.name}"
 
 
+def _path_in_traceback(exc: BaseException) -> str | None:
+    """The file an OSError without a file name was about (``f.write`` and ``os.fsync`` do
+    not say): an open file, or a path held by the frame that failed, innermost first."""
+    frames = [frame for frame, _ in traceback.walk_tb(exc.__traceback__)]
+    for frame in reversed(frames):
+        local = frame.f_locals
+        for value in local.values():
+            if isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str):
+                return str(value.name)
+        for name in ("self", "path", "tmp", "target", "dest", "out", "filename"):
+            value = local.get(name)
+            if isinstance(value, PurePath):
+                return str(value)
+    return None
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -84,6 +101,9 @@ def describe_failure(exc: BaseException) -> str:
     """One line saying what failed and where, for an error lastmile did not expect."""
     if isinstance(exc, OSError):
         paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+        if not paths:
+            found = _path_in_traceback(exc)
+            paths = [found] if found else []
         what = exc.strerror or str(exc)
         where = f" ({_where(exc)})" if _where(exc) else ""
         if paths:
@@ -91,7 +111,9 @@ def describe_failure(exc: BaseException) -> str:
         else:
             head = f"{what} [{type(exc).__name__}]{where}"
         if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            head += "; free space on that disk (or choose another folder), then --resume the run"
+            head += (
+                "; free space on that disk, then try again (a run goes on with --resume RUN_DIR)"
+            )
         elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             head += "; choose a folder you can write to"
         return head
@@ -109,9 +131,11 @@ def translate_error(exc: BaseException) -> click.exceptions.Exit | click.ClickEx
     if debug_enabled() and not isinstance(exc, KeyboardInterrupt):
         click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
     if isinstance(exc, KeyboardInterrupt):
+        ctx = click.get_current_context(silent=True)
+        run_dir = ctx.find_root().meta.get("lastmile.run_dir") if ctx is not None else None
         click.echo(
             "lastmile: interrupted; finished items are kept in the run folder's store: "
-            "continue with --resume RUN_DIR",
+            f"continue with --resume {run_dir or 'RUN_DIR'}",
             err=True,
         )
         return click.exceptions.Exit(EXIT_INTERRUPTED)

@@ -76,6 +76,8 @@ def _execute(
         raise BadInput(f"--workers: expected at least 1, got {workers}")
     if item_timeout is not None and item_timeout <= 0:
         raise BadInput(f"--item-timeout: expected seconds > 0, got {item_timeout}")
+    if resume is not None or out is not None:  # named if the run is interrupted
+        click.get_current_context().find_root().meta["lastmile.run_dir"] = resume or out
     update, close = progress_reporter(quiet=quiet or as_json, label=label)
     try:
         result = run_pack(

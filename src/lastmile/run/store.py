@@ -76,7 +76,7 @@ def _hint(exc: BaseException, path: Path) -> str:
         if code in (_FULL, _IOERR):
             return (
                 f"; free space on the disk that holds {path.parent} (or check it), "
-                "then continue the run with --resume"
+                f"then continue the run with --resume {path.parent}"
             )
         if code == _READONLY:
             return f"; make {path} and its folder writable"
