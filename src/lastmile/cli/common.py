@@ -84,8 +84,9 @@ def _path_in_traceback(exc: BaseException) -> str | None:
     for frame in reversed(frames):
         local = frame.f_locals
         for value in local.values():
-            if isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str):
-                return str(value.name)
+            name = getattr(value, "name", None) if isinstance(value, io.IOBase) else None
+            if isinstance(name, str):
+                return name
         for name in ("self", "path", "tmp", "target", "dest", "out", "filename"):
             value = local.get(name)
             if isinstance(value, PurePath):
