@@ -399,9 +399,13 @@ def make_noise_generator(
         _check_below_nyquist(f"noise {tone.name!r}", tone.freq_hz, sample_rate=sample_rate)
         return tone
     if isinstance(spec, FileNoiseSpec):
-        return FileNoise.from_file(
-            Path(base_dir) / spec.file, sample_rate=sample_rate, crossfade_s=spec.crossfade_s
-        )
+        path = Path(base_dir) / spec.file
+        if not path.is_file():
+            raise ConfigError(
+                f"noise file {spec.file!r}: not found (resolved to {path}); paths in a pack are "
+                "relative to the pack file: put the recording there or fix the path"
+            )
+        return FileNoise.from_file(path, sample_rate=sample_rate, crossfade_s=spec.crossfade_s)
     if isinstance(spec, ProfileNoiseSpec):
         if profile_loader is None:
             raise ConfigError(

@@ -329,13 +329,25 @@ def find_profile_file(name: str, search_dirs: Sequence[str | Path]) -> Path:
         path = Path(folder) / f"{name}.yaml"
         if path.is_file():
             return path
-    known = sorted(p.stem for p in list_profile_files(search_dirs))
+    known = sorted(p.stem for p in list_profile_files(search_dirs) if _is_profile_file(p))
     folders = ", ".join(str(d) for d in search_dirs) or "(none)"
     raise ProfileNotFoundError(
-        f"profile {name!r}: not found in {folders}; known profiles: "
-        f"{', '.join(known) or '(none)'}. Capture it with `lastmile capture noise` or "
-        "`lastmile capture device`, or check the spelling"
+        f"profile {name!r}: not found: no {name}.yaml in {folders} (a pack looks in "
+        "noise_profiles/ beside the pack file, then in the shipped profiles); known profiles: "
+        f"{', '.join(known) or '(none)'}. Capture it with `lastmile capture noise --pack PACK` "
+        "or `lastmile capture device --pack PACK`, or check the spelling"
     )
+
+
+def _is_profile_file(path: Path) -> bool:
+    """Whether ``path`` says it is a noise or device profile (``kind: noise|device``), so a
+    scenario pack or other YAML in the same folder is not listed as a profile."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            head = handle.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(line.strip() in ("kind: noise", "kind: device") for line in head.splitlines())
 
 
 def load_noise_profile(

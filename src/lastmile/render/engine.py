@@ -60,11 +60,10 @@ class Renderer:
 
     # -- resources ---------------------------------------------------------------------
     def _search_dirs(self) -> list[Path]:
-        from lastmile.resources import shipped_dir
+        """Where a pack's profile names are found: PACK_DIR/noise_profiles, then shipped."""
+        from lastmile.profiles.noise_model import profile_search_dirs
 
-        dirs = [self.loaded.base_dir / "noise_profiles", self.loaded.base_dir]
-        dirs.append(shipped_dir("noise_profiles"))
-        return [d for d in dirs if d.is_dir()]
+        return [d for d in profile_search_dirs(base_dir=self.loaded.base_dir) if d.is_dir()]
 
     def noise_generator(self, condition: Condition) -> Any:
         if condition.noise is None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shlex
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -471,6 +473,40 @@ def _validation_message(path: Path, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _resolve_command(argument: str, base_dir: Path) -> str:
+    """A command line whose program, when given as a relative path (``./asr.sh``,
+    ``bin/asr``), is made absolute against the pack's folder; bare names (found on PATH) and
+    absolute paths are left as they are."""
+    try:
+        words = shlex.split(argument)
+    except ValueError:
+        return argument  # the backend reports the unbalanced quote
+    if not words:
+        return argument
+    program = words[0]
+    if os.path.isabs(program) or "/" not in program.replace("\\", "/"):
+        return argument
+    resolved = str((base_dir / program).resolve())
+    stripped = argument.lstrip()
+    if stripped.startswith(program):
+        return shlex.quote(resolved) + stripped[len(program) :]
+    return shlex.join([resolved, *words[1:]])
+
+
+def _resolve_asr(asr: str | dict[str, Any], base_dir: Path) -> str | dict[str, Any]:
+    """The pack's ``asr`` with a ``command:`` program path made relative to the pack file
+    (one rule for every path in a pack)."""
+    if isinstance(asr, dict):
+        argument = asr.get("argument")
+        if asr.get("name") == "command" and isinstance(argument, str):
+            return {**asr, "argument": _resolve_command(argument, base_dir)}
+        return asr
+    name, sep, rest = asr.partition(":")
+    if name.strip() == "command" and sep and rest.strip():
+        return f"{name}:{_resolve_command(rest, base_dir)}"
+    return asr
+
+
 def load_pack(path: str | Path) -> LoadedPack:
     """Read, validate and expand a pack. Raises :class:`ConfigError` naming file and field."""
     path = Path(path)
@@ -490,6 +526,9 @@ def load_pack(path: str | Path) -> LoadedPack:
         pack = Pack.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_validation_message(path, exc)) from exc
+    resolved_asr = _resolve_asr(pack.asr, path.resolve().parent)
+    if resolved_asr != pack.asr:
+        pack = pack.model_copy(update={"asr": resolved_asr})
     return LoadedPack(pack=pack, path=path.resolve(), conditions=_expand(pack, path))
 
 
