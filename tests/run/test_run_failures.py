@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from plugin_backends import RAISES, install_plugin
 
 from lastmile.cli import cli
-from lastmile.errors import ConfigError, RunFailed
+from lastmile.errors import ConfigError, FatalBackendError, RunFailed
 from lastmile.run import RunOptions, run_pack
 from lastmile.scenario.pack import load_pack
 
@@ -187,3 +187,59 @@ def test_a_command_backend_that_fails_on_every_item_exits_3(tmp_path: Path):
     assert result.exit_code == 3, result.output
     assert "8 of 8 items failed (100%)" in result.output
     assert "no licence for this model" in result.output
+
+
+class _RefusedKey:
+    """An in-process backend whose service refuses the key: every item would fail alike."""
+
+    name = "refused"
+    sample_rate = 16000
+    calls = 0
+
+    def fingerprint(self) -> str:
+        return "refused/1"
+
+    def transcribe(self, batch):
+        _RefusedKey.calls += 1
+        raise FatalBackendError("refused: the service refused the API key (401)")
+
+
+def test_a_fatal_backend_error_stops_the_run_at_once(tmp_path: Path):
+    pack = _pack(tmp_path / "p")
+    with pytest.raises(FatalBackendError, match="refused the API key"):
+        run_pack(pack, RunOptions(out=tmp_path / "run", use_cache=False), backend=_RefusedKey())
+    assert _RefusedKey.calls == 1  # not retried, not tried on the other items
+
+
+FATAL = """
+from lastmile.errors import FatalBackendError
+
+
+class Fatal:
+    name = "fatal"
+    sample_rate = 16000
+
+    @classmethod
+    def from_spec(cls, spec):
+        return cls()
+
+    def fingerprint(self):
+        return "fatal/1"
+
+    def transcribe(self, batch):
+        raise FatalBackendError("fatal: the service refused the API key (401)")
+"""
+
+
+@pytest.mark.timeout(300)
+def test_a_fatal_backend_error_in_a_worker_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    install_plugin(tmp_path / "site", monkeypatch, "fatal", FATAL, "Fatal")
+    pack = _pack(tmp_path / "p")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        cli,
+        ["run", str(pack), "--asr", "fatal", "--out", str(out), "-j", "2", "--no-cache", "-q"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3, result.output
+    assert "refused the API key" in result.output

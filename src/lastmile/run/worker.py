@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lastmile.errors import LastmileError
+from lastmile.errors import FatalBackendError, LastmileError
 from lastmile.render.engine import Renderer
 from lastmile.scenario.pack import LoadedPack, load_pack
 from lastmile.score import score_item
@@ -141,12 +141,15 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _decode(ctx: WorkerContext, audios: list[np.ndarray]) -> tuple[list[str | None], list[str]]:
-    """Decode a batch; on failure, each item alone, retried up to ``ctx.retries`` times."""
+    """Decode a batch; on failure, each item alone, retried up to ``ctx.retries`` times.
+    A :class:`FatalBackendError` (it would fail every item the same way) stops the run."""
     try:
         hyps = ctx.transcribe(audios)
         if len(hyps) != len(audios):
             raise RuntimeError(f"backend returned {len(hyps)} transcripts for {len(audios)}")
         return list(hyps), [""] * len(audios)
+    except FatalBackendError:
+        raise
     except Exception:
         pass
     out: list[str | None] = []
@@ -158,6 +161,8 @@ def _decode(ctx: WorkerContext, audios: list[np.ndarray]) -> tuple[list[str | No
                 out.append(ctx.transcribe([audio])[0])
                 last = ""
                 break
+            except FatalBackendError:
+                raise
             except Exception as exc:
                 last = _error_text(exc)
         else:
