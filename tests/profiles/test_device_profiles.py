@@ -128,8 +128,12 @@ def test_no_sync_marker_is_a_clear_error(sweep):
 def test_truncated_and_clipped_recordings_are_refused(sweep):
     samples, info = sweep
     rec = _through(HANDSET, samples)
+    short = rec[: info.sweep_offset + FS]  # 2.55 s of a 7.55 s sweep file
+    with pytest.raises(AudioError, match=r"2\.55 s long; .* needs at least 6\.05 s"):
+        capture_device_from_sweep(short, samples, info, name="x")
+    late = np.concatenate([np.zeros(5 * FS), short])  # long enough, but started too late
     with pytest.raises(AudioError, match="stops .* before the sweep ends"):
-        capture_device_from_sweep(rec[: info.sweep_offset + FS], samples, info, name="x")
+        capture_device_from_sweep(late, samples, info, name="x")
     with pytest.raises(AudioError, match="clipped"):
         capture_device_from_sweep(np.clip(rec * 20, -1, 1), samples, info, name="x")
 

@@ -35,6 +35,44 @@ def _target(out: Path, name: str, *, force: bool) -> Path:
     return path
 
 
+def _profile_folder(out: Path | None, pack: Path | None) -> Path:
+    """Where a profile is written: --out, or noise_profiles/ beside --pack (where that pack
+    looks for it), or ./noise_profiles."""
+    if out is not None and pack is not None:
+        raise BadInput("give --out or --pack, not both")
+    if pack is not None:
+        if not pack.is_file():
+            raise BadInput(f"--pack {pack}: pack not found; give the scenario YAML file")
+        return pack.parent / "noise_profiles"
+    return out if out is not None else Path("noise_profiles")
+
+
+def _where_packs_look(folder: Path, use: str, pack: Path | None) -> str:
+    """The line that says how a pack uses the profile just written."""
+    if pack is not None:
+        return f"  {pack} finds it: add `{use}` to a condition"
+    if folder.name == "noise_profiles":
+        return (
+            f"  a pack in {folder.parent} finds it (packs look in noise_profiles/ beside the "
+            f"pack file, then the shipped profiles): add `{use}` to a condition"
+        )
+    return (
+        f"  packs look in noise_profiles/ beside the pack file, not in {folder}: move it "
+        f"there, or capture with --pack PACK; then add `{use}` to a condition"
+    )
+
+
+_PACK_OPTION = click.option(
+    "--pack",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write into noise_profiles/ beside this pack file, where the pack looks for profiles.",
+)
+_OUT_HELP = (
+    "Folder for the profile (default: noise_profiles/ beside --pack, else ./noise_profiles)."
+)
+
+
 def _created_by() -> str:
     from lastmile import __version__
 
@@ -57,12 +95,9 @@ def command() -> None:
 @click.argument("recording", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Profile name; writes OUT/NAME.yaml.")
 @click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("noise_profiles"),
-    show_default=True,
-    help="Folder for the profile.",
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=None, help=_OUT_HELP
 )
+@_PACK_OPTION
 @click.option("--description", default="", help="What and where the recording is.")
 @click.option(
     "--keep-clip",
@@ -82,7 +117,8 @@ def command() -> None:
 def noise_command(
     recording: Path,
     name: str,
-    out: Path,
+    out: Path | None,
+    pack: Path | None,
     description: str,
     keep_clip: float | None,
     allow_speech: bool,
@@ -96,7 +132,7 @@ def noise_command(
 
     \b
     Example:
-      lastmile capture noise ward3-night.flac --name ward-3-night \\
+      lastmile capture noise ward3-night.flac --name ward-3-night --pack ward3.yaml \\
           --description "Ward 3, bay B, 02:00, two monitors and a ventilator"
     """
     from lastmile.audio.io import read_audio
@@ -104,6 +140,7 @@ def noise_command(
     from lastmile.profiles.noise_model import save_noise_profile
 
     _check_name(name)
+    out = _profile_folder(out, pack)
     target = _target(out, name, force=force)
     loaded = read_audio(recording)
     result = capture_noise_profile(
@@ -173,6 +210,7 @@ def noise_command(
     click.echo(
         f"  speech detected: {'YES' if speech.detected else 'no'} (score {speech.score:.2f})"
     )
+    click.echo(_where_packs_look(out, f"noise: {{profile: {name}}}", pack))
 
 
 @command.command("sweep")
@@ -184,14 +222,24 @@ def noise_command(
 )
 @click.option("--sample-rate", type=int, default=48000, show_default=True)
 @click.option("--f1-hz", type=float, default=20.0, show_default=True, help="Start frequency.")
-@click.option("--f2-hz", type=float, default=20000.0, show_default=True, help="End frequency.")
+@click.option(
+    "--f2-hz",
+    type=float,
+    default=None,
+    help="End frequency [default: 20000, or 0.45 × --sample-rate when lower].",
+)
 @click.option(
     "--seconds", type=float, default=10.0, show_default=True, help="Length of the sweep itself."
 )
 @click.option("--level-dbfs", type=float, default=-6.0, show_default=True, help="Peak level.")
 @handle_errors
 def sweep_command(
-    out: Path, sample_rate: int, f1_hz: float, f2_hz: float, seconds: float, level_dbfs: float
+    out: Path,
+    sample_rate: int,
+    f1_hz: float,
+    f2_hz: float | None,
+    seconds: float,
+    level_dbfs: float,
 ) -> None:
     """Write an exponential sine sweep, with a sync marker before it, to play through a
     device (then record what the device picks up, and run `capture device`).
@@ -199,9 +247,12 @@ def sweep_command(
     \b
     Example:
       lastmile capture sweep --out sweep.wav --sample-rate 48000 --f1-hz 50 --f2-hz 16000
+      lastmile capture sweep --out sweep16k.wav --sample-rate 16000
     """
-    from lastmile.profiles.sweep import make_sweep, write_sweep
+    from lastmile.profiles.sweep import default_f2_hz, make_sweep, write_sweep
 
+    if f2_hz is None:
+        f2_hz = default_f2_hz(sample_rate)
     samples, info = make_sweep(
         sample_rate=sample_rate, f1_hz=f1_hz, f2_hz=f2_hz, seconds=seconds, level_dbfs=level_dbfs
     )
@@ -236,11 +287,9 @@ def sweep_command(
 )
 @click.option("--name", required=True, help="Profile name; writes OUT/NAME.yaml.")
 @click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("noise_profiles"),
-    show_default=True,
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=None, help=_OUT_HELP
 )
+@_PACK_OPTION
 @click.option("--description", default="", help="The device and how it was measured.")
 @click.option(
     "--ir-ms",
@@ -256,7 +305,8 @@ def device_command(
     reference_path: Path | None,
     recording: Path,
     name: str,
-    out: Path,
+    out: Path | None,
+    pack: Path | None,
     description: str,
     ir_ms: float,
     force: bool,
@@ -281,6 +331,7 @@ def device_command(
     if (sweep_path is None) == (reference_path is None):
         raise BadInput("give exactly one of --sweep SWEEP.wav or --reference REF.wav")
     _check_name(name)
+    out = _profile_folder(out, pack)
     target = _target(out, name, force=force)
     if sweep_path is not None:
         sweep, info = read_sweep(sweep_path)
@@ -340,6 +391,7 @@ def device_command(
         in_band = [v for f, v in zip(table.freqs_hz, table.values, strict=True) if lo <= f <= hi]
         if in_band:
             click.echo(f"  coherence in the usable band: min {min(in_band):.3f}")
+    click.echo(_where_packs_look(out, f"device: {name}", pack))
 
 
 @command.command("record")

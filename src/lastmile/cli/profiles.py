@@ -284,7 +284,9 @@ def compare_command(
     loaded = read_audio(recording)
     for note in loaded.notes:
         click.secho(f"warning: {recording}: {note}", fg="yellow", err=True)
-    fidelity = compare_profile(profile, loaded.samples, sample_rate=loaded.sample_rate, seed=seed)
+    fidelity = compare_profile(
+        profile, loaded.samples, sample_rate=loaded.sample_rate, seed=seed, source=str(recording)
+    )
     for line in fidelity.lines():
         click.echo(line)
     if asr_spec is not None:

@@ -34,11 +34,13 @@ from lastmile.profiles.device_model import (
 )
 from lastmile.profiles.sweep import SweepInfo, deconvolve, find_marker
 
-__all__ = ["capture_device_from_reference", "capture_device_from_sweep"]
+__all__ = ["MIN_REFERENCE_S", "capture_device_from_reference", "capture_device_from_sweep"]
 
 RESPONSE_BANDS_PER_OCTAVE = 12
 REFERENCE_FREQ_HZ = 1000.0
 USABLE_DROP_DB = 10.0
+MIN_REFERENCE_S = 2.0
+"""Shortest device and reference recordings :func:`capture_device_from_reference` takes."""
 _PRE_S = 0.0025
 _THD_FREQS_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0)
 
@@ -122,11 +124,18 @@ def capture_device_from_sweep(
             f"{source}: the recording is clipped; play the sweep quieter or lower the input "
             "gain, then record again"
         )
+    n_sweep = info.sweep_samples
+    n_tail = round(1.0 * fs)
+    need = info.sweep_offset - info.marker_offset + n_sweep + n_tail
+    if y.size < need:
+        raise AudioError(
+            f"{source}: {y.size / fs:.2f} s long; a recording of this sweep needs at least "
+            f"{need / fs:.2f} s (from its sync marker to 1 s after the sweep ends; the sweep "
+            f"file is {info.total_samples / fs:.2f} s): play the whole file and record all of it"
+        )
     marker_at, _ = find_marker(y, sample_rate=fs, source=source)
     offset = marker_at - info.marker_offset
     start = info.sweep_offset + offset
-    n_sweep = info.sweep_samples
-    n_tail = round(1.0 * fs)
     if start < 0 or start + n_sweep > y.size:
         raise AudioError(
             f"{source}: the recording stops {((start + n_sweep - y.size) / fs):.2f} s before the "
@@ -239,8 +248,12 @@ def capture_device_from_reference(
     x = np.asarray(reference, dtype=np.float64)
     src_y, src_x = recording_name or "device recording", reference_name or "reference"
     for arr, src in ((y, src_y), (x, src_x)):
-        if arr.size < 2 * fs:
-            raise AudioError(f"{src}: {arr.size / fs:.2f} s long; record at least 10 s")
+        if arr.size < MIN_REFERENCE_S * fs:
+            raise AudioError(
+                f"{src}: {arr.size / fs:.2f} s long; a reference measurement needs at least "
+                f"{MIN_REFERENCE_S:g} s of both recordings (10 s or more is better): record "
+                "a longer stretch"
+            )
         if not np.all(np.isfinite(arr)) or not np.any(arr):
             raise AudioError(f"{src}: silent or non-finite; check the recording")
     n = min(x.size, y.size)

@@ -82,14 +82,20 @@ def _harmonics(analysis: NoiseAnalysis) -> list[tuple[float, float]]:
 
 
 def compare_profile(
-    profile: NoiseProfile, samples: np.ndarray, *, sample_rate: int, seed: int = 0
+    profile: NoiseProfile,
+    samples: np.ndarray,
+    *,
+    sample_rate: int,
+    seed: int = 0,
+    source: str = "recording",
 ) -> Fidelity:
     """Fidelity of ``profile`` to a recording (float, shape ``(n,)``, at ``sample_rate``).
 
     The synthesis is drawn from ``numpy.random.default_rng(seed)``. Raises
-    :class:`lastmile.errors.AudioError` for a recording that cannot be analysed.
+    :class:`lastmile.errors.AudioError` naming ``source`` for a recording that cannot be
+    analysed.
     """
-    x, _ = prepare_recording(samples, sample_rate=sample_rate, source="recording")
+    x, _ = prepare_recording(samples, sample_rate=sample_rate, source=source)
     generator = ProfileNoise(profile)
     params = generator.draw(np.random.default_rng(seed), n_samples=x.size, sample_rate=sample_rate)
     y = generator.render(params, n_samples=x.size, sample_rate=sample_rate).astype(np.float64)

@@ -4,6 +4,13 @@ Speech modulates the energy of the telephone band (300-3400 Hz) at the syllable 
 2-8 Hz, deeply and irregularly; steady machine noise does not, and periodic machine
 transients modulate it only at their own rate and its multiples.
 
+Steady tones are taken out first: hum and its harmonics stay put in frequency, and two of
+them a few hertz apart (two transformers, or mains and a generator) beat, modulating the
+band at their difference frequency, right in the syllable range. The recording is analysed
+at 8 kHz; frequencies whose median power over 0.5 s frames stands 10 dB above their ±30 Hz
+neighbourhood are brought down to it; where nothing but the tones' leakage is left (45 dB
+below the band's power) a window scores 0.
+
 The measure: the band's power envelope (32 ms Hann frames, 10 ms hop) is cut into 4 s
 windows (2 s hop). In each, the envelope divided by its mean, less one, is Hann-windowed and
 its modulation spectrum taken; the *syllabic modulation depth* is the RMS of that spectrum
@@ -28,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.ndimage
+import scipy.signal
 
 __all__ = ["SPEECH_THRESHOLD", "SpeechReport", "detect_speech"]
 
@@ -40,6 +49,9 @@ _FLOOR_BAND_HZ = (20.0, 40.0)
 _WINDOW_S = 4.0
 _HOP_S = 2.0
 _FRAME_RATE_HZ = 100.0
+_ANALYSIS_RATE = 8000
+_TONE_EXCESS_DB = 10.0
+_RESIDUE_FLOOR = 10 ** (-45.0 / 10)
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,47 @@ def _band_envelope(x: np.ndarray, *, sample_rate: int) -> np.ndarray:
     return out
 
 
+def _without_steady_tones(x: np.ndarray, *, sample_rate: int) -> np.ndarray:
+    """``x`` with its steady spectral lines (mains hum and its harmonics, machine whine)
+    brought down to the level of the spectrum around them.
+
+    A line is a frequency whose *median* power over 0.5 s frames (present all the time;
+    speech is not) stands :data:`_TONE_EXCESS_DB` above the median of its neighbours within
+    ±30 Hz. Its bins (with the window's main lobe and a bin either side) are scaled in every
+    frame by √(neighbours / median), and the signal resynthesized. Tones beating against
+    each other modulate the band's power at their difference frequency, which can fall in
+    the syllable range; speech's harmonics move with its pitch and are not steady lines.
+    """
+    nperseg = 4096
+    if x.size < 4 * nperseg:
+        return x
+    _, _, spec = scipy.signal.stft(
+        x.astype(np.float32), fs=sample_rate, window="hann", nperseg=nperseg, noverlap=nperseg // 2
+    )
+    power = np.abs(spec) ** 2
+    typical = np.median(power, axis=1)
+    width = 2 * round(30.0 * nperseg / sample_rate) + 1
+    baseline = scipy.ndimage.median_filter(typical, size=width, mode="nearest")
+    lines = typical > baseline * 10 ** (_TONE_EXCESS_DB / 10)
+    if not np.any(lines):
+        return x
+    # a drifting line visits neighbouring bins part of the time: take in every bin it
+    # reaches (loud in a tenth of the frames) next to a steady one
+    loud = np.percentile(power, 90, axis=1)
+    reach = loud > baseline * 10 ** ((_TONE_EXCESS_DB + 5) / 10)
+    labels, _ = scipy.ndimage.label(reach | lines)
+    keep = np.isin(labels, np.unique(labels[lines]))
+    keep = scipy.ndimage.binary_dilation(keep, iterations=3)
+    gain = np.sqrt(np.minimum(1.0, baseline / np.maximum(loud, 1e-300)))
+    spec[keep, :] *= gain[keep, None].astype(spec.real.dtype)
+    _, y = scipy.signal.istft(
+        spec, fs=sample_rate, window="hann", nperseg=nperseg, noverlap=nperseg // 2
+    )
+    out = np.zeros(x.size)
+    out[: min(x.size, y.size)] = y[: x.size]
+    return out
+
+
 def detect_speech(
     samples: np.ndarray,
     *,
@@ -88,7 +141,12 @@ def detect_speech(
     replaced by the mean of the window's other frames before the modulation is measured.
     """
     x = np.asarray(samples, dtype=np.float64)
-    env = _band_envelope(x, sample_rate=sample_rate)
+    if sample_rate != _ANALYSIS_RATE:
+        g = math.gcd(int(sample_rate), _ANALYSIS_RATE)
+        x = scipy.signal.resample_poly(x, _ANALYSIS_RATE // g, int(sample_rate) // g)
+    whole = _band_envelope(x, sample_rate=_ANALYSIS_RATE)
+    x = _without_steady_tones(x, sample_rate=_ANALYSIS_RATE)
+    env = _band_envelope(x, sample_rate=_ANALYSIS_RATE)
     masked = np.zeros(env.size, dtype=bool)
     centre_s = (np.arange(env.size) + 1.6) / _FRAME_RATE_HZ
     for a, b in exclude_regions_s:
@@ -123,7 +181,8 @@ def detect_speech(
         if np.any(hidden):
             seg[hidden] = np.mean(seg[~hidden])
         mean = float(np.mean(seg))
-        if mean <= 0:
+        if mean <= float(np.mean(whole[start : start + win])) * _RESIDUE_FLOOR:
+            # nothing but the tones' own leakage is left: no speech to find
             scores.append(0.0)
             continue
         m = (seg / mean - 1.0) * taper

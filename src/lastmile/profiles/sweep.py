@@ -30,6 +30,7 @@ __all__ = [
     "MARKER_F_HZ",
     "SweepInfo",
     "deconvolve",
+    "default_f2_hz",
     "find_marker",
     "make_sweep",
     "marker_signal",
@@ -82,6 +83,12 @@ def marker_signal(*, sample_rate: int) -> np.ndarray:
     return chirp * np.hanning(n)
 
 
+def default_f2_hz(sample_rate: int) -> float:
+    """The sweep's default end frequency: 20 kHz, or 0.45 × the rate when that is lower
+    (below the 0.95 × Nyquist limit, with room for the anti-aliasing filter)."""
+    return float(min(20000.0, 0.45 * sample_rate))
+
+
 def _check_sweep_params(sample_rate: int, f1_hz: float, f2_hz: float, seconds: float) -> None:
     if sample_rate < 8000:
         raise ConfigError(f"sweep: --sample-rate {sample_rate} Hz is too low; use 8000 or more")
@@ -102,14 +109,17 @@ def make_sweep(
     *,
     sample_rate: int = 48000,
     f1_hz: float = 20.0,
-    f2_hz: float = 20000.0,
+    f2_hz: float | None = None,
     seconds: float = 10.0,
     level_dbfs: float = -6.0,
 ) -> tuple[np.ndarray, SweepInfo]:
     """The whole test signal (float32, marker and sweep at peak ``level_dbfs``) and its info.
 
-    Raises :class:`ConfigError` for parameters outside what can be swept.
+    ``f2_hz`` defaults to :func:`default_f2_hz` of the rate (20 kHz at 48 kHz, 7.2 kHz at
+    16 kHz). Raises :class:`ConfigError` for parameters outside what can be swept.
     """
+    if f2_hz is None:
+        f2_hz = default_f2_hz(sample_rate)
     _check_sweep_params(sample_rate, f1_hz, f2_hz, seconds)
     if not -40.0 <= level_dbfs <= 0.0:
         raise ConfigError(f"sweep: level must be in [-40, 0] dBFS, got {level_dbfs}")
