@@ -211,3 +211,13 @@ def test_html_shows_names_literally(hostile_run):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;|a|b" in page
     assert "[bold]red[/bold]" in page
     assert "&lt;b&gt;loud&lt;/b&gt;" in page
+
+
+def test_plots_ignore_a_usetex_matplotlibrc(hostile_run):
+    """A user's matplotlibrc with text.usetex would hand names to LaTeX; plots never do."""
+    from matplotlib import rc_context
+
+    _, summary = hostile_run
+    with rc_context({"text.usetex": True}):
+        assert plots_module.delta_heatmap(summary) is not None
+        assert len(plots_module.snr_curves(summary)) == 1

@@ -4,6 +4,7 @@ each noise setup, and a condition × group heatmap of Δ."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import itertools
@@ -108,11 +109,11 @@ def _plain_text() -> Iterator[None]:
 
 
 def _drawn_plainly(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    @functools.wraps(func)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with _plain_text():
             return func(*args, **kwargs)
 
-    wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
     return wrapper
 
 
