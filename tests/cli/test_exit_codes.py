@@ -282,6 +282,17 @@ def test_lastmile_errors_keep_their_codes(pack: Path, tmp_path: Path):
     assert result.exit_code == 2
 
 
+@pytest.mark.parametrize("command", ["run", "render"])
+def test_out_that_is_a_file_is_bad_input(command: str, pack: Path, tmp_path: Path):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("mine")
+    args = ["-c", "clean", "-u", "x"] if command == "render" else []
+    result = _invoke([command, pack, *args, "--out", taken])
+    assert result.exit_code == 2, result.output
+    assert f"--out {taken}: is a file, not a folder" in _one_error_line(result.output)
+    assert taken.read_text() == "mine"
+
+
 @pytest.mark.timeout(120)
 def test_unparsable_backend_parameter_is_bad_input(pack: Path, tmp_path: Path):
     result = _invoke(

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+import lastmile
 from lastmile.errors import AudioError, ConfigError, LastmileError
 
 __all__ = [
@@ -67,14 +68,27 @@ def debug_enabled() -> bool:
 
 
 def _where(exc: BaseException) -> str:
-    """The innermost frame of the traceback as ``module.py:line in function``."""
+    """Where ``exc`` was raised: the innermost frame as ``module.py:line in function``, and
+    the innermost frame of lastmile's own code when that is another one."""
     tb = exc.__traceback__
     if tb is None:
         return ""
-    frame = traceback.extract_tb(tb)[-1]
-    parts = Path(frame.filename).parts
-    short = "/".join(parts[parts.index("lastmile") :]) if "lastmile" in parts else parts[-1]
-    return f"{short}:{frame.lineno} in {frame.name}"
+    frames = traceback.extract_tb(tb)
+    package = Path(lastmile.__file__).resolve().parent
+
+    def ours(frame: traceback.FrameSummary) -> bool:
+        return Path(frame.filename).resolve().is_relative_to(package)
+
+    def short(frame: traceback.FrameSummary) -> str:
+        path = Path(frame.filename).resolve()
+        name = f"lastmile/{path.relative_to(package)}" if ours(frame) else path.name
+        return f"{name}:{frame.lineno} in {frame.name}"
+
+    text = short(frames[-1])
+    own = [f for f in frames if ours(f)]
+    if own and own[-1] is not frames[-1]:
+        text += f", called from {short(own[-1])}"
+    return text
 
 
 def _path_in_traceback(exc: BaseException) -> str | None:
@@ -119,8 +133,10 @@ def describe_failure(exc: BaseException) -> str:
             head += "; choose a folder you can write to"
         return head
     message = _one_line(str(exc)) or "(no message)"
+    involved = _path_in_traceback(exc)
+    file_note = f"; file: {involved}" if involved else ""
     return (
-        f"unexpected {type(exc).__name__}: {message} (at {_where(exc)}); "
+        f"unexpected {type(exc).__name__}: {message} (at {_where(exc)}{file_note}); "
         "this is a bug in lastmile or a plugin: rerun with --debug for the traceback"
     )
 

@@ -49,6 +49,11 @@ def _finish(result: Any, *, as_json: bool, quiet: bool, flag_exit: bool = True) 
         raise SystemExit(EXIT_FLAGGED)
 
 
+def _check_folder(option: str, path: Path | None) -> None:
+    if path is not None and path.exists() and not path.is_dir():
+        raise BadInput(f"{option} {path}: is a file, not a folder; give a folder")
+
+
 def _execute(
     pack: Path,
     *,
@@ -76,6 +81,8 @@ def _execute(
         raise BadInput(f"--workers: expected at least 1, got {workers}")
     if item_timeout is not None and item_timeout <= 0:
         raise BadInput(f"--item-timeout: expected seconds > 0, got {item_timeout}")
+    _check_folder("--out", out)
+    _check_folder("--resume", resume)
     if resume is not None or out is not None:  # named if the run is interrupted
         click.get_current_context().find_root().meta["lastmile.run_dir"] = resume or out
     update, close = progress_reporter(quiet=quiet or as_json, label=label)
@@ -255,6 +262,7 @@ def render_command(
     from lastmile.render.engine import Renderer
     from lastmile.scenario.pack import item_seed_hex, load_pack
 
+    _check_folder("--out", out)
     loaded = load_pack(pack)
     cond = loaded.condition(condition_id)
     ref = loaded.pack.corpus
