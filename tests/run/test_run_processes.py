@@ -8,11 +8,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from plugin_backends import HANGS, SLOW, install_plugin
+
+from lastmile.run import RunOptions, run_pack
 
 from helpers import demo_rows, demo_subset_pack
 
@@ -141,3 +145,56 @@ def test_a_timed_out_decode_does_not_keep_the_run_alive(
     assert "2 failed" in proc.stdout
     # 2 noisy items: a batch of 2 (1 s), then 3 tries of 0.5 s each, plus starting up
     assert took < 30, f"the run took {took:.1f} s to exit"
+
+
+class _Cancellable:
+    """An in-process backend that hangs on noisy audio until its call is cancelled."""
+
+    name = "cancellable"
+    sample_rate = 16000
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self.cancels = 0
+
+    def fingerprint(self) -> str:
+        return "cancellable/1"
+
+    def cancel(self) -> None:
+        self.cancels += 1
+        self.cancelled.set()
+
+    def transcribe(self, batch):
+        if any(np.sqrt(np.mean(a[:640] ** 2)) > 1e-3 for a in batch):
+            self.cancelled.clear()
+            if self.cancelled.wait(60.0):
+                raise RuntimeError("cancelled")
+        return ["take one capsule twice a day"] * len(batch)
+
+
+def test_a_timed_out_call_is_cancelled_and_its_thread_ends(tmp_path: Path):
+    rows = demo_rows(groups=("us", "gb-rp"), per_group=1)
+    pack = demo_subset_pack(
+        tmp_path / "p",
+        rows,
+        fairness={"min_speakers": 2},
+        conditions=[{"noise": "pink", "snr_db": 5}],
+        run={"max_failed_share": 0.5},
+    )
+    backend = _Cancellable()
+    t0 = time.monotonic()
+    result = run_pack(
+        pack,
+        RunOptions(out=tmp_path / "run", use_cache=False, retries=1, item_timeout_s=0.3),
+        backend=backend,
+    )
+    assert result.n_failed == 2
+    # per noisy item: the batch of 2, then 1 + 1 retry alone: 3 calls given up on
+    assert backend.cancels == 6
+    assert time.monotonic() - t0 < 20
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and any(
+        t.name == "lastmile-decode" for t in threading.enumerate()
+    ):
+        time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name == "lastmile-decode"]

@@ -5,6 +5,7 @@ Runs inline (one worker) or in pool processes, each of which builds its backend 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -72,8 +73,9 @@ class WorkerContext:
         that per item raises TimeoutError, and the stuck backend is abandoned for a new one.
 
         The abandoned call goes on in a daemon thread, which nothing waits for: the process
-        exits when its work is done, whatever the stuck decoder does (the command backend
-        kills its own program when the call times out)."""
+        exits when its work is done, whatever the stuck decoder does. A backend with a
+        ``cancel()`` method is asked to stop the call (the command backend kills the program
+        it is waiting for) before it is abandoned."""
         if self.item_timeout_s is None:
             return list(self.backend.transcribe(audios))
         outcome: list[Any] = []
@@ -90,6 +92,7 @@ class WorkerContext:
 
         threading.Thread(target=work, name="lastmile-decode", daemon=True).start()
         if not done.wait(self.item_timeout_s * len(audios)):
+            _cancel(backend)
             if self.backend_spec is not None:
                 from lastmile.asr import build_backend
 
@@ -99,6 +102,14 @@ class WorkerContext:
             raise outcome[0]
         result: list[str] = outcome[0]
         return result
+
+
+def _cancel(backend: Any) -> None:
+    """Ask ``backend`` to stop its calls in flight, if it can (an optional ``cancel()``)."""
+    cancel = getattr(backend, "cancel", None)
+    if callable(cancel):
+        with contextlib.suppress(Exception):  # the call is abandoned either way
+            cancel()
 
 
 _CONTEXT: dict[str, WorkerContext] = {}  # the one context of a pool process
