@@ -9,7 +9,10 @@ import os
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from plugin_backends import SLOW, install_plugin
 
+from lastmile.cli import cli
 from lastmile.errors import ConfigError
 from lastmile.run import RunOptions, run_pack
 from lastmile.run.files import (
@@ -199,3 +202,23 @@ def test_shareable_outputs_carry_no_absolute_paths(tmp_path: Path):
     paths = json.loads((again / "run.json").read_text())["paths"]
     assert paths["pack"] == str(pack.resolve())
     assert paths["run_dir"] == str(again.resolve())
+
+
+@pytest.mark.timeout(300)
+def test_the_cli_records_absolute_paths_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    install_plugin(tmp_path / "site", monkeypatch, "slow", SLOW.replace("SLOW_S", "0.0"), "Slow")
+    rows = demo_rows(groups=("us",), per_group=2)
+    pack = demo_subset_pack(tmp_path / "pack", rows, fairness={"min_speakers": 2})
+    args = ["--asr", "slow", "--workers", "1", "--no-cache", "-q"]
+    for flag, out in (([], tmp_path / "plain"), (["--absolute-paths"], tmp_path / "abs")):
+        result = CliRunner().invoke(
+            cli, ["run", str(pack), "--out", str(out), *args, *flag], catch_exceptions=False
+        )
+        assert result.exit_code in (0, 1), result.output
+    plain = json.loads((tmp_path / "plain" / "run.json").read_text())
+    assert "paths" not in plain and str(tmp_path) not in json.dumps(plain)
+    absolute = json.loads((tmp_path / "abs" / "run.json").read_text())
+    assert absolute["paths"]["pack"] == str(pack.resolve())
+    assert absolute["paths"]["manifest"] == str((pack.parent / "manifest.csv").resolve())

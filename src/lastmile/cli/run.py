@@ -68,6 +68,7 @@ def _execute(
     label: str,
     item_timeout: float | None = None,
     flag_exit: bool = True,
+    absolute_paths: bool = False,
 ) -> None:
     if workers > 1:
         from lastmile.forkserver import pool_context
@@ -97,6 +98,7 @@ def _execute(
                 resume=resume,
                 use_cache=not no_cache,
                 item_timeout_s=item_timeout,
+                absolute_paths=absolute_paths,
             ),
             on_progress=update,
         )
@@ -160,6 +162,12 @@ def _run_options(func: Any) -> Any:
 @click.command("run")
 @click.argument("pack", type=click.Path(path_type=Path))
 @_run_options
+@click.option(
+    "--absolute-paths",
+    is_flag=True,
+    help="Also record the absolute paths of the pack, the manifest and the run folder in "
+    "run.json (by default every output shows them relative, for sharing).",
+)
 @handle_errors
 def run_command(
     pack: Path,
@@ -172,6 +180,7 @@ def run_command(
     quiet: bool,
     as_json: bool,
     item_timeout: float | None,
+    absolute_paths: bool,
 ) -> None:
     """Run scenario PACK: render every utterance under every condition, decode, score,
     analyse, and write a run folder (items.csv, summary.json, report.html).
@@ -195,6 +204,7 @@ def run_command(
         quiet=quiet,
         as_json=as_json,
         label=pack.stem,
+        absolute_paths=absolute_paths,
     )
 
 
