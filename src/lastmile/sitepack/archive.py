@@ -235,6 +235,8 @@ def _corpus_rows(loaded: Any) -> tuple[list[str], list[dict[str, str]], dict[str
         columns=ref.columns,
         group_by=group_by,
         check_audio=True,
+        normalizer=loaded.pack.normalizer,
+        quoting=ref.quoting,
     )
     reserved = ["id", "audio", "text", "speaker", group_by, AUDIO_SHA_COLUMN]
     if len(set(reserved)) != len(reserved):
