@@ -2,11 +2,19 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from lastmile.analysis import benjamini_hochberg, permutation_p_value, speakers_needed
-from lastmile.analysis.stats import disparity, expanded_tail, percentile_interval
+from lastmile.analysis import benjamini_hochberg, permutation_p_value, plan_speakers
+from lastmile.analysis.inference import (
+    cell_inference,
+    heterogeneity_test,
+    pseudo_values,
+    score_statistic,
+    t_interval,
+    welch_df,
+    welch_heterogeneity,
+)
+from lastmile.analysis.stats import disparity
 
 
 def test_bh_matches_hand_computation():
@@ -40,41 +48,80 @@ def test_disparity_ignores_undefined_groups():
     assert math.isnan(spread[1]) and worst[1] == -1
 
 
-def test_percentile_interval_matches_numpy_and_skips_nan():
-    rng = np.random.default_rng(0)
-    draws = rng.normal(size=(1000, 3))
-    low, high = percentile_interval(draws, 0.025)
-    assert low == pytest.approx(np.quantile(draws, 0.025, axis=0))
-    assert high == pytest.approx(np.quantile(draws, 0.975, axis=0))
-    draws[:500, 0] = np.nan
-    low, _ = percentile_interval(draws, 0.025)
-    assert low[0] == pytest.approx(np.quantile(draws[500:, 0], 0.025))
-    low, high = percentile_interval(np.full((10, 1), np.nan), 0.025)
-    assert math.isnan(low[0]) and math.isnan(high[0])
+def test_jackknife_of_a_ratio_matches_a_direct_computation():
+    # Speakers of one group: errors / words; leave-one-out pooled WERs by hand.
+    errors = np.array([[2.0, 6.0], [4.0, 9.0], [1.0, 2.0], [5.0, 8.0]])
+    words = np.array([[20.0, 20.0], [30.0, 30.0], [10.0, 10.0], [40.0, 40.0]])
+    inf = cell_inference(errors, words, np.zeros(4, dtype=np.intp), 1, relative=False)
+    loo = [(12 - e) / (100 - n) for e, n in zip(errors[:, 0], words[:, 0], strict=True)]
+    expected = 3 / 4 * sum((v - np.mean(loo)) ** 2 for v in loo)
+    assert inf.wer[0, 0] == pytest.approx(0.12)
+    assert inf.var_wer[0, 0] == pytest.approx(expected)
+    assert inf.delta[1, 0] == pytest.approx(0.25 - 0.12)
+    assert list(inf.speaker_delta[:, 1]) == pytest.approx([0.2, 5 / 30 - 0.0, 0.1, 0.075])
+    psi = pseudo_values(errors, words, np.zeros(4, dtype=np.intp), 1, relative=False)
+    assert psi.shape == (4, 1)
+    # The pseudo-values' variance / n is the jackknife variance of Δ.
+    assert np.var(psi[:, 0], ddof=1) / 4 == pytest.approx(inf.var_delta[1, 0])
 
 
-def test_expanded_tail_single_group_and_limits():
-    tail = expanded_tail(0.95, variances=np.array([1.0]), n_speakers=np.array([20]))
-    expected = norm.cdf(-math.sqrt(20 / 19) * student_t.ppf(0.975, 19))
-    assert float(tail) == pytest.approx(expected)
-    assert 0.015 < float(tail) < 0.017
-    big = expanded_tail(0.95, variances=np.array([1.0]), n_speakers=np.array([100000]))
-    assert float(big) == pytest.approx(0.025, abs=1e-4)
-    # One speaker: no expansion possible, plain tail.
-    one = expanded_tail(0.95, variances=np.array([1.0]), n_speakers=np.array([1]))
-    assert float(one) == pytest.approx(0.025)
+def test_t_interval_and_welch_df():
+    low, high = t_interval(np.array(1.0), np.array(0.04), np.array(4), level=0.95)
+    assert float(high) - 1.0 == pytest.approx(student_t.ppf(0.975, 4) * 0.2)
+    assert float(low) == pytest.approx(2.0 - float(high))
+    # Equal variances and sizes: Welch df = n_a + n_b − 2.
+    assert float(welch_df(np.array(1.0), np.array(10), np.array(1.0), np.array(10))) == 18
+    nan_low, _ = t_interval(np.array(1.0), np.array(np.nan), np.array(4), level=0.95)
+    assert math.isnan(float(nan_low))
 
 
-def test_expanded_tail_two_groups_uses_welch():
-    v, n = np.array([1.0, 1.0]), np.array([20, 20])
-    df = 38.0  # equal variances and sizes: Welch gives n_a + n_b − 2
-    expected = norm.cdf(-math.sqrt(20 / 19) * student_t.ppf(0.975, df))
-    assert float(expanded_tail(0.95, variances=v, n_speakers=n)) == pytest.approx(expected)
+def test_welch_heterogeneity_two_groups_is_welch_t_squared():
+    d, v, n = np.array([0.1, 0.3]), np.array([0.01, 0.02]), np.array([8, 12])
+    f_stat, _, df2, p = welch_heterogeneity(d, v, n)
+    t_stat = 0.2 / math.sqrt(0.03)
+    assert float(f_stat) == pytest.approx(t_stat**2)
+    assert float(df2) == pytest.approx(float(welch_df(v[0], n[0], v[1], n[1])))
+    assert float(p) == pytest.approx(2 * student_t.sf(t_stat, float(df2)))
 
 
-def test_speakers_needed_hand_example():
-    # z = 1.95996 + 0.84162 = 2.80158; n = z² (0.03² 10 + 0.03² 10) / 0.06² = 39.24 → 40
-    assert speakers_needed(0.06, 0.03, 10, 0.03, 10, alpha=0.05) == 40
-    # Never fewer than the speakers already there plus one.
-    assert speakers_needed(0.5, 0.01, 10, 0.01, 10, alpha=0.05) == 11
-    assert speakers_needed(math.nan, 0.01, 10, 0.01, 10, alpha=0.05) is None
+def test_heterogeneity_statistic_is_welchs():
+    # w = 1/v: m = (0/0.01 + 0.3/0.02) / (100 + 50) = 0.1; Σ w (d − m)² = 100·0.01 + 50·0.04 = 3.
+    value = score_statistic(np.array([0.0, 0.3]), np.array([0.01, 0.02]), np.array([5.0, 5.0]))
+    assert float(value) == pytest.approx(3.0)
+    assert float(score_statistic(np.array([0.2, 0.2]), np.array([0.1, 0.1]), np.array([5, 5]))) == 0
+
+
+def test_heterogeneity_test_p_values_under_the_null_and_a_shift():
+    # Two groups of unequal size and spread with the same mean (normal speakers), 50
+    # conditions x 20 repeats: the share of p <= 0.1 stays near 0.1 (binomial sd 0.0095).
+    rng = np.random.default_rng(11)
+    shares = []
+    group = np.array([0] * 20 + [1] * 6)
+    for _ in range(20):
+        psi = np.concatenate([rng.normal(0, 1, (20, 50)), rng.normal(0, 3, (6, 50))])
+        _, p = heterogeneity_test(psi, group, 2)
+        shares.append(np.mean(p <= 0.1))
+    assert 0.07 <= float(np.mean(shares)) <= 0.13
+    psi[20:] += 6.0  # a shift of 4.9 standard errors is found
+    _, p = heterogeneity_test(psi, group, 2)
+    assert np.mean(p <= 0.05) > 0.85
+
+
+def test_plan_speakers_more_for_smaller_gaps():
+    rng = np.random.default_rng(5)
+    residuals = [rng.normal(0, 0.05, 10), rng.normal(0, 0.05, 10), rng.normal(0, 0.08, 10)]
+    residuals = [r - r.mean() for r in residuals]
+    kw = {"margin": 0.05, "alpha": 0.05, "n_tests": 1, "n_sims": 300}
+    big = plan_speakers(residuals, goal="detect", gap=0.10, rng=rng, **kw)
+    small = plan_speakers(residuals, goal="detect", gap=0.04, rng=rng, **kw)
+    assert big.speakers is not None and small.speakers is not None
+    assert small.speakers > big.speakers
+    assert big.power_by_size[-1][1] >= 0.8
+    # Normal theory for the widest group's gap alone: n ≈ (z + z_p)² (σ_c² + σ_a²) / D² ≈ 6-8.
+    assert 3 <= big.speakers <= 15
+    even = plan_speakers(residuals, goal="even", gap=0.0, rng=rng, **kw)
+    assert even.speakers is not None and even.power_by_size[-1][1] >= 0.8
+    assert (
+        plan_speakers([residuals[0][:1], residuals[1]], goal="even", gap=0, rng=rng, **kw).speakers
+        is None
+    )

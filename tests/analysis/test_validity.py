@@ -1,65 +1,112 @@
-"""The statistical properties of the benchmark, on smaller simulations with fixed seeds."""
+"""The statistical properties of the benchmark, on small simulations with fixed seeds.
+
+Bounds allow for Monte-Carlo error: n intervals at true coverage 0.95 have sd sqrt(.95·.05/n).
+"""
 
 import numpy as np
 import pytest
 
-from lastmile.analysis import FairnessSettings, analyze, analyze_table
-from lastmile.analysis.simulate import (
-    SimulationSpec,
-    logit_location,
-    population_mean_wer,
-    simulate_items,
-    simulate_table,
-)
-from lastmile.analysis.validity import ci_coverage, null_flag_rate, null_truth, power
+from lastmile.analysis import FairnessSettings, analyze_table
+from lastmile.analysis.synthetic import MEAN_WORDS, GroupSpec, SyntheticRun, synthetic_table
+from lastmile.analysis.validity import coverage, null_uneven_rate, verdict_shares
 
 
-def test_logit_location_hits_the_population_wer():
-    a = logit_location(0.12, 0.8)
-    assert population_mean_wer(a, 0.8) == pytest.approx(0.12, abs=1e-10)
-
-
-def test_simulated_pooled_wer_converges_to_the_truth():
-    truth = {"clean": {"a": 0.10, "b": 0.20}, "n": {"a": 0.25, "b": 0.30}}
-    spec = SimulationSpec(truth, n_speakers=3000, n_utterances=4)
-    table = simulate_table(spec, rng=np.random.default_rng(1))
-    for c, cond in enumerate(table.conditions):
-        for g, group in enumerate(table.groups):
+def test_synthetic_pooled_wer_converges_to_the_truth():
+    run = SyntheticRun(
+        {"a": GroupSpec(3000, [0.10, 0.25], 0.5), "b": GroupSpec(3000, [0.20, 0.30], 0.9)},
+        n_utterances=4,
+    )
+    table = synthetic_table(run, rng=np.random.default_rng(1))
+    for c, truth in enumerate(([0.10, 0.20], [0.25, 0.30])):
+        for g in range(2):
             rows = table.speaker_group == g
             wer = table.errors[rows, c].sum() / table.ref_words[rows, c].sum()
-            assert wer == pytest.approx(truth[cond][group], abs=0.006)
+            assert wer == pytest.approx(truth[g], abs=0.006)
+    assert table.ref_words.mean() / 4 == pytest.approx(MEAN_WORDS, rel=0.02)
 
 
-def test_items_and_table_paths_agree():
-    spec = SimulationSpec(null_truth("absolute"), n_speakers=5, n_utterances=3, failure_rate=0.1)
-    settings = FairnessSettings(n_bootstrap=200, n_permutations=199)
-    items = simulate_items(spec, rng=np.random.default_rng(5))
-    from_items = analyze(items, clean_condition_id="clean", settings=settings, seed=1)
-    from_table = analyze_table(
-        simulate_table(spec, rng=np.random.default_rng(5)), settings=settings, seed=1
+def test_synthetic_runs_are_rougher_than_binomial():
+    # Beta-binomial errors and insertion bursts: speaker WERs vary more than binomial noise.
+    run = SyntheticRun({"a": GroupSpec(400, [0.15], 0.0)}, n_utterances=10, sd_utterance=0.0)
+    table = synthetic_table(run, rng=np.random.default_rng(2))
+    wer = table.errors[:, 0] / table.ref_words[:, 0]
+    binomial_sd = np.sqrt(0.15 * 0.85 / table.ref_words[:, 0].mean())
+    assert wer.std() > 1.2 * binomial_sd
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("n_speakers", [3, 10])
+def test_interval_coverage_near_nominal(n_speakers):
+    result = coverage(n_speakers=n_speakers, n_sims=40, seed=202)
+    assert result.shown == 1.0
+    # 40 runs: 600 WER, 480 Δ and 480 pair intervals (sd about 0.01 each, but clustered).
+    for value in (result.wer, result.delta, result.pairs):
+        assert 0.91 <= value <= 0.985
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("metric", ["absolute", "relative"])
+def test_null_pack_with_equal_group_sizes_rarely_flags(metric):
+    result = null_uneven_rate(metric=metric, sizes=(10, 10, 10), n_sims=40, seed=101)
+    # 40 packs of 10 conditions; the benchmark measures the rate on more packs.
+    assert result.familywise_uneven <= 0.1
+    assert result.p_below_alpha <= 0.09
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: Welch's test is liberal when a 3-speaker group is also the most varied "
+    "(family-wise about 0.2 in benchmarks/stats_validity.py); issue 12 item 2 is open",
+)
+def test_null_pack_with_a_small_varied_group_rarely_flags():
+    result = null_uneven_rate(sizes=(10, 10, 3), n_sims=40, seed=101)
+    assert result.familywise_uneven <= 0.05
+
+
+@pytest.mark.timeout(60)
+def test_a_gap_at_the_margin_is_not_called_even_and_large_gaps_are_found():
+    at_margin = verdict_shares(gap=0.05, n_speakers=30, n_sims=30, seed=7, n_bootstrap=200)
+    assert at_margin.even <= 0.1
+    large = verdict_shares(
+        gap=0.30, n_speakers=10, n_utterances=20, n_sims=30, seed=8, n_bootstrap=200
     )
-    assert from_items.to_dict() == from_table.to_dict()
-    assert from_items.totals.n_failed > 0
+    assert large.uneven >= 0.6
+    alike = verdict_shares(
+        gap=0.0, n_speakers=30, n_utterances=20, n_sims=30, seed=9, n_bootstrap=200
+    )
+    assert alike.even >= 0.3 and alike.uneven <= 0.1
 
 
-@pytest.mark.parametrize("metric", ["absolute", "relative"])
-def test_null_flag_rate_at_most_alpha(metric):
-    result = null_flag_rate(metric=metric, n_sims=60, seed=101, n_permutations=199, n_bootstrap=200)
-    assert result.n_conditions == 240
-    assert result.flag_rate <= 0.05
-    assert result.p_below_alpha <= 0.10  # the permutation test itself is roughly calibrated
+def test_table_and_items_give_the_same_analysis():
+    from lastmile.analysis import analyze
 
-
-@pytest.mark.parametrize("metric", ["absolute", "relative"])
-def test_ci_coverage_near_nominal(metric):
-    result = ci_coverage(metric=metric, n_sims=80, seed=202, n_bootstrap=500)
-    assert result.n_intervals == 80 * 4 * 6
-    assert 0.93 <= result.coverage <= 0.97
-    assert result.plain_percentile < result.coverage  # the expansion is what buys coverage
-
-
-def test_power_grows_with_the_effect():
-    small = power(n_sims=60, seed=303, n_permutations=199, n_bootstrap=200)
-    large = power(extra_pts=15.0, n_sims=60, seed=303, n_permutations=199, n_bootstrap=200)
-    assert 0.15 <= small <= 0.75
-    assert large >= 0.9
+    run = SyntheticRun({"a": GroupSpec(4, [0.1, 0.2]), "b": GroupSpec(3, [0.15, 0.3])})
+    table = synthetic_table(run, rng=np.random.default_rng(3))
+    items = []
+    for s, speaker in enumerate(table.speakers):
+        for c, cond in enumerate(table.conditions):
+            items.append(
+                {
+                    "condition_id": cond,
+                    "utterance_id": f"{speaker}-all",
+                    # one item standing for the speaker's utterances
+                    "speaker": speaker,
+                    "group": table.groups[table.speaker_group[s]],
+                    "n_ref": int(table.ref_words[s, c]),
+                    "substitutions": int(table.errors[s, c]),
+                    "deletions": 0,
+                    "insertions": 0,
+                    "error": None,
+                }
+            )
+    settings = FairnessSettings(n_bootstrap=200)
+    direct = analyze_table(table, settings=settings, seed=4).to_dict()
+    from_items = analyze(items, clean_condition_id="clean", settings=settings, seed=4).to_dict()
+    # Only the item counts differ (one item per speaker here, 10 utterances in the table).
+    from_items["totals"]["n_items"] = direct["totals"]["n_items"]
+    for mine, theirs in zip(from_items["conditions"], direct["conditions"], strict=True):
+        mine["n_items"] = theirs["n_items"]
+        for cell_a, cell_b in zip(mine["groups"], theirs["groups"], strict=True):
+            cell_a["n_items"] = cell_b["n_items"]
+    assert from_items == direct

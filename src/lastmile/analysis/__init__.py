@@ -1,10 +1,11 @@
-"""Disaggregated analysis: pooled WER per condition × group, Δ from clean, disparity, tests, flags.
+"""Disaggregated analysis: pooled WER per condition × group, Δ from clean, gaps, tests, verdicts.
 
 See shared DESIGN, "Analysis", for the definitions. Entry point: :func:`analyze`.
 """
 
 from lastmile.analysis.analyze import analyze, analyze_table
 from lastmile.analysis.counts import REQUIRED_ITEM_KEYS, CountTable, count_table
+from lastmile.analysis.planning import PlanResult, plan_speakers
 from lastmile.analysis.result import (
     FLAGS,
     Analysis,
@@ -12,10 +13,11 @@ from lastmile.analysis.result import (
     ConditionVerdict,
     Estimate,
     Flag,
+    PairGap,
     Totals,
 )
 from lastmile.analysis.settings import FairnessSettings, Metric
-from lastmile.analysis.stats import benjamini_hochberg, permutation_p_value, speakers_needed
+from lastmile.analysis.stats import benjamini_hochberg, permutation_p_value
 
 __all__ = [
     "FLAGS",
@@ -28,11 +30,13 @@ __all__ = [
     "FairnessSettings",
     "Flag",
     "Metric",
+    "PairGap",
+    "PlanResult",
     "Totals",
     "analyze",
     "analyze_table",
     "benjamini_hochberg",
     "count_table",
     "permutation_p_value",
-    "speakers_needed",
+    "plan_speakers",
 ]

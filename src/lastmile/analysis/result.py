@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lastmile.analysis.inference import MIN_SPEAKERS_FOR_INTERVAL, t_interval, welch_df
 from lastmile.analysis.settings import FairnessSettings
-from lastmile.analysis.stats import bootstrap_variance, expanded_tail, percentile_interval
 from lastmile.errors import ConfigError
 
 __all__ = [
@@ -25,7 +25,9 @@ __all__ = [
     "ConditionVerdict",
     "Estimate",
     "Flag",
+    "PairGap",
     "Totals",
+    "pair_estimate",
 ]
 
 Flag = Literal["uneven", "inconclusive", "insufficient-data", "even"]
@@ -38,25 +40,69 @@ def _num(value: float, scale: float = 1.0, digits: int = 6) -> float | None:
     return None if not math.isfinite(value) else round(value * scale, digits)
 
 
+def pair_estimate(
+    delta_a: float,
+    delta_b: float,
+    var_a: float,
+    var_b: float,
+    n_a: int,
+    n_b: int,
+    *,
+    level: float,
+    names: tuple[str, str],
+) -> Estimate:
+    """Δ_a − Δ_b with a Welch t interval, or no interval and the reason."""
+    value = delta_a - delta_b
+    if not math.isfinite(value):
+        return Estimate(math.nan, math.nan, math.nan, "Δ of a group is undefined")
+    small = [f"{g!r} has {n}" for g, n in zip(names, (n_a, n_b), strict=True)]
+    small = [t for t, n in zip(small, (n_a, n_b), strict=True) if n < MIN_SPEAKERS_FOR_INTERVAL]
+    if small:
+        return Estimate(
+            value,
+            math.nan,
+            math.nan,
+            f"no interval: {', '.join(small)} speaker(s); intervals from fewer than "
+            f"{MIN_SPEAKERS_FOR_INTERVAL} speakers per group do not reach their stated coverage",
+        )
+    if not (math.isfinite(var_a) and math.isfinite(var_b)) or var_a + var_b <= 0:
+        return Estimate(
+            value,
+            math.nan,
+            math.nan,
+            "no interval: the speakers' spread cannot be estimated (every speaker has the same "
+            "value, or leaving one out makes Δ undefined)",
+        )
+    df = welch_df(np.array(var_a), np.array(n_a), np.array(var_b), np.array(n_b))
+    low, high = t_interval(np.array(value), np.array(var_a + var_b), df, level=level)
+    return Estimate(value, float(low), float(high))
+
+
 @dataclass(frozen=True)
 class Estimate:
-    """A point estimate with its percentile bootstrap interval (same units; nan if undefined)."""
+    """A point estimate with its interval (same units; nan if undefined).
+
+    The interval is a speaker-cluster t interval (see :mod:`lastmile.analysis.inference`).
+    When it is not shown (``nan`` bounds), ``ci_note`` says why in a sentence.
+    """
 
     value: float
     ci_low: float
     ci_high: float
+    ci_note: str = ""
 
     @property
     def defined(self) -> bool:
         """True when the point estimate is a finite number."""
         return math.isfinite(self.value)
 
-    def to_dict(self, *, scale: float = 100.0) -> dict[str, float | None]:
+    def to_dict(self, *, scale: float = 100.0) -> dict[str, float | str | None]:
         """``{"value", "ci_low", "ci_high"}`` multiplied by ``scale`` (fractions → points)."""
         return {
             "value": _num(self.value, scale),
             "ci_low": _num(self.ci_low, scale),
             "ci_high": _num(self.ci_high, scale),
+            "ci_note": self.ci_note or None,
         }
 
 
@@ -80,9 +126,11 @@ class CellStats:
     insertions: int
     wer: Estimate
     delta: Estimate
+    speaker_delta: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form, WER in percent and Δ in points."""
+        """JSON form, WER in percent and Δ in points; each speaker's own Δ (points, null when
+        undefined) under ``speakers``."""
         return {
             "group": self.group,
             "n_items": self.n_items,
@@ -95,6 +143,35 @@ class CellStats:
             "insertions": self.insertions,
             "wer_pct": self.wer.to_dict(),
             "delta_pts": self.delta.to_dict(),
+            "speakers": [
+                {"speaker": name, "delta_pts": _num(value, 100.0)}
+                for name, value in self.speaker_delta
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class PairGap:
+    """Δ(c, a) − Δ(c, b) with its interval at ``ci_level`` and the (1 − 2α) equivalence
+    interval; ``within_margin`` is True when that interval lies inside ± the threshold."""
+
+    group_a: str
+    group_b: str
+    difference: Estimate
+    equivalence_low: float
+    equivalence_high: float
+    within_margin: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (points)."""
+        return {
+            "groups": [self.group_a, self.group_b],
+            "difference_pts": self.difference.to_dict(),
+            "equivalence_ci_pts": [
+                _num(self.equivalence_low, 100.0),
+                _num(self.equivalence_high, 100.0),
+            ],
+            "within_margin": self.within_margin,
         }
 
 
@@ -102,10 +179,12 @@ class CellStats:
 class ConditionVerdict:
     """Disparity, test and flag of one condition.
 
-    ``disparity`` U = max_g Δ − min_g Δ (fraction units) with its bootstrap interval;
-    ``p_value`` from the permutation test, ``q_value`` Benjamini–Hochberg across the
-    non-clean conditions. ``flag`` is ``None`` only for the clean (reference) condition.
-    ``speakers_needed`` is set only when the flag is ``inconclusive``.
+    ``disparity`` U = max_g Δ − min_g Δ (fraction units, biased upward: for reading) with
+    the interval of the difference between those two groups; ``p_value`` from the bootstrap-t
+    test that all groups' Δ are equal, ``q_value`` Benjamini–Hochberg across the non-clean
+    conditions. ``flag`` is ``None`` only for the clean (reference) condition.
+    ``speakers_needed`` is set only when the flag is ``inconclusive`` (from simulation).
+    ``pairs`` lists every pairwise gap with its equivalence interval.
     """
 
     condition_id: str
@@ -118,6 +197,7 @@ class ConditionVerdict:
     flag: Flag | None
     speakers_needed: int | None
     note: str
+    pairs: tuple[PairGap, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (disparity in points)."""
@@ -130,6 +210,7 @@ class ConditionVerdict:
             "flag": self.flag,
             "speakers_needed_per_group": self.speakers_needed,
             "note": self.note,
+            "pairs": [pair.to_dict() for pair in self.pairs],
         }
 
 
@@ -145,6 +226,7 @@ class Totals:
     n_uneven: int
     n_inconclusive: int
     n_insufficient: int
+    n_even: int = 0
 
     def to_dict(self) -> dict[str, int]:
         """JSON form."""
@@ -157,6 +239,7 @@ class Totals:
             "n_uneven": self.n_uneven,
             "n_inconclusive": self.n_inconclusive,
             "n_insufficient_data": self.n_insufficient,
+            "n_even": self.n_even,
         }
 
 
@@ -166,7 +249,8 @@ class Analysis:
 
     Build it with :func:`lastmile.analysis.analyze`. ``conditions`` lists the clean condition
     first; ``groups`` are sorted. ``cells`` has shape (C, G); ``verdicts`` has length C.
-    ``delta_draws`` holds the bootstrap draws of Δ, shape (B, C, G), for paired contrasts.
+    ``delta_var`` (C, G) holds the jackknife variances of Δ and ``delta_speakers`` (C, G)
+    the speakers they rest on, for contrasts (:meth:`difference`).
     """
 
     settings: FairnessSettings
@@ -177,7 +261,8 @@ class Analysis:
     cells: tuple[tuple[CellStats, ...], ...]
     verdicts: tuple[ConditionVerdict, ...]
     totals: Totals
-    delta_draws: np.ndarray
+    delta_var: np.ndarray
+    delta_speakers: np.ndarray
 
     # -- lookups ----------------------------------------------------------------------------
     def _ci(self, condition_id: str) -> int:
@@ -223,27 +308,22 @@ class Analysis:
         return self.verdict(condition_id).disparity
 
     def difference(self, condition_id: str, group_a: str, group_b: str) -> Estimate:
-        """Δ(c, a) − Δ(c, b) with a paired percentile interval from the same bootstrap draws.
+        """Δ(c, a) − Δ(c, b) with its t interval (jackknife variances, Welch degrees of freedom).
 
-        The interval is the expanded percentile interval of
-        :func:`lastmile.analysis.stats.expanded_tail` (Welch degrees of freedom).
+        No interval (and a ``ci_note``) when either group has fewer than 3 speakers or an
+        undefined variance.
         """
         c, a, b = self._ci(condition_id), self._gi(group_a), self._gi(group_b)
-        value = self.cells[c][a].delta.value - self.cells[c][b].delta.value
-        draws = self.delta_draws[:, c, a] - self.delta_draws[:, c, b]
-        if not math.isfinite(value) or not np.isfinite(draws).any():
-            return Estimate(math.nan, math.nan, math.nan)
-        clean = self.cells[0]
-        n = np.array(
-            [
-                min(self.cells[c][a].n_speakers, clean[a].n_speakers),
-                min(self.cells[c][b].n_speakers, clean[b].n_speakers),
-            ]
+        return pair_estimate(
+            self.cells[c][a].delta.value,
+            self.cells[c][b].delta.value,
+            float(self.delta_var[c, a]),
+            float(self.delta_var[c, b]),
+            int(self.delta_speakers[c, a]),
+            int(self.delta_speakers[c, b]),
+            level=self.settings.ci_level,
+            names=(group_a, group_b),
         )
-        variances = bootstrap_variance(self.delta_draws[:, c, [a, b]])
-        tail = expanded_tail(self.settings.ci_level, variances=variances, n_speakers=n)
-        low, high = percentile_interval(draws, tail)
-        return Estimate(float(value), float(low), float(high))
 
     @property
     def degraded_conditions(self) -> tuple[str, ...]:
