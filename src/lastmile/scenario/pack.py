@@ -108,12 +108,33 @@ class CorpusRef(StrictModel):
 class ConditionEntry(StrictModel):
     """One entry of `conditions:`; a list of SNRs or devices expands into several."""
 
-    id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-    noise: NoiseSpec | None = None
-    snr_db: float | list[float] | None = None
-    device: DeviceSpec | list[DeviceSpec | None] | None = None
-    channel: ChannelSpec | None = None
-    reverb: ReverbSpec | None = None
+    id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$",
+        description="The condition's id in reports (default: a slug of its spec, e.g. "
+        "hum60_snr10_narrowband-handset_g711u); a list of SNRs or devices adds a suffix.",
+    )
+    noise: NoiseSpec | None = Field(
+        None,
+        description="Acoustic noise added at snr_db: white, pink, brown, {type: hum, ...}, "
+        "{type: tone, ...}, {file: PATH} or {profile: NAME}.",
+    )
+    snr_db: float | list[float] | None = Field(
+        None,
+        description="Signal-to-noise ratio in dB (active speech level, ITU-T P.56, over the "
+        "noise's RMS), in [-10, 60]; a list gives one condition per value.",
+    )
+    device: DeviceSpec | list[DeviceSpec | None] | None = Field(
+        None,
+        description="The microphone or handset: a name, or {name, agc, clip_dbfs}; a list "
+        "gives one condition per device (null: none).",
+    )
+    channel: ChannelSpec | None = Field(
+        None, description="Transmission after the device: codec, band limit, clipping."
+    )
+    reverb: ReverbSpec | None = Field(
+        None, description="Room reverberation applied to the speech before the noise."
+    )
 
     @field_validator("noise", mode="before")
     @classmethod
@@ -153,10 +174,16 @@ def _none_list() -> list[Any]:
 class Grid(StrictModel):
     """A cartesian product of noise × SNR × device × channel, added to the list."""
 
-    noise: list[NoiseSpec] = Field(min_length=1)
-    snr_db: list[float] = Field(min_length=1)
-    device: list[DeviceSpec | None] = Field(default_factory=lambda: _none_list())
-    channel: list[ChannelSpec | None] = Field(default_factory=lambda: _none_list())
+    noise: list[NoiseSpec] = Field(min_length=1, description="Noises to combine.")
+    snr_db: list[float] = Field(min_length=1, description="SNRs in dB to combine.")
+    device: list[DeviceSpec | None] = Field(
+        default_factory=lambda: _none_list(),
+        description="Devices to combine (null: none); default [null].",
+    )
+    channel: list[ChannelSpec | None] = Field(
+        default_factory=lambda: _none_list(),
+        description="Channels to combine (null: none); default [null].",
+    )
 
     @field_validator("noise", mode="before")
     @classmethod
@@ -191,14 +218,37 @@ class RunSettings(StrictModel):
 class Pack(StrictModel):
     """A scenario pack (the public contract: extend it, don't rename it)."""
 
-    name: str = Field(min_length=1)
-    description: str = ""
-    seed: int = Field(0, ge=0)
-    corpus: CorpusRef
-    group_by: str = "accent"
-    asr: str | dict[str, Any] = "faster-whisper"
-    normalizer: str = "default"
-    fairness: FairnessSettings = Field(default_factory=FairnessSettings)
+    name: str = Field(min_length=1, description="The pack's name, shown in reports.")
+    description: str = Field("", description="What site, devices and question it is about.")
+    seed: int = Field(
+        0,
+        ge=0,
+        description="The one seed: every item's generator derives from it, the condition id "
+        "and the utterance id; same pack and seed give byte-identical audio.",
+    )
+    corpus: CorpusRef = Field(description="The clean speech and how to read it.")
+    group_by: str = Field(
+        "accent",
+        description="The column (attribute) whose values are the groups compared, e.g. "
+        "accent, region, l1.",
+    )
+    asr: str | dict[str, Any] = Field(
+        "faster-whisper",
+        description="The backend: a spec (faster-whisper, 'faster-whisper:MODEL?beam_size=5', "
+        "pocketsphinx, 'command:./my_asr --wav {wav}') or a mapping {name, argument, ...}. "
+        "A command's program given as a relative path is relative to the pack file. The "
+        "CLI's --asr overrides it.",
+    )
+    normalizer: str = Field(
+        "default",
+        description="Text normalization before WER: default (lowercase, punctuation off, "
+        "numbers as digits), basic (no number handling), whisper (Whisper's English "
+        "normalizer), none (whitespace only).",
+    )
+    fairness: FairnessSettings = Field(
+        default_factory=FairnessSettings,
+        description="How disparity between groups is measured, tested and flagged.",
+    )
     render_sample_rate: int = Field(
         16000,
         ge=8000,
@@ -206,9 +256,16 @@ class Pack(StrictModel):
         description="Rate at which speech, noise, devices and reverb are rendered; the "
         "corpus is resampled to it (said loudly) and the result to the backend's rate.",
     )
-    conditions: list[ConditionEntry] = Field(default_factory=list)
-    grid: Grid | None = None
-    run: RunSettings = Field(default_factory=RunSettings)
+    conditions: list[ConditionEntry] = Field(
+        default_factory=list,
+        description="The acoustic conditions; the clean reference is always added first.",
+    )
+    grid: Grid | None = Field(
+        None, description="A cartesian product of noise × SNR × device × channel, added."
+    )
+    run: RunSettings = Field(
+        default_factory=RunSettings, description="How a run of the pack is judged as a run."
+    )
 
     @field_validator("normalizer")
     @classmethod
