@@ -329,6 +329,18 @@ def test_rich_markup_in_out_path_and_group_names_is_printed_as_is(tmp_path: Path
     assert str(out / "summary.json") in result.output.replace("\n", "")
 
 
+def test_rich_markup_in_a_profiles_folder_is_printed_as_is(tmp_path: Path):
+    from lastmile.resources import shipped_dir
+
+    folder = tmp_path / "[bold]site"
+    folder.mkdir()
+    source = sorted(shipped_dir("noise_profiles").glob("*.yaml"))[0]
+    (folder / "[red]mine.yaml").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    result = _invoke(["profiles", "list", "--profiles-dir", folder])
+    assert result.exit_code == 0, result.output
+    assert "[red]mine" in result.output and "[bold]site" in result.output
+
+
 # -- the transcript cache --------------------------------------------------------------------
 
 

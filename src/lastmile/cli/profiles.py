@@ -73,6 +73,7 @@ def list_command(profiles_dirs: tuple[Path, ...]) -> None:
       lastmile profiles list --profiles-dir site/noise_profiles
     """
     from rich.table import Table
+    from rich.text import Text
 
     from lastmile.profiles.noise_model import list_profile_files
     from lastmile.profiles.presets import PRESET_NAMES, preset_table
@@ -85,11 +86,10 @@ def list_command(profiles_dirs: tuple[Path, ...]) -> None:
     for path in list_profile_files(_search_dirs(profiles_dirs)):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         kind = str(data.get("kind", "?")) if isinstance(data, dict) else "?"
-        table.add_row(
-            path.stem, kind, _summary(data) if isinstance(data, dict) else "", str(path.parent)
-        )
+        cells = (path.stem, kind, _summary(data) if isinstance(data, dict) else "", path.parent)
+        table.add_row(*(Text(str(cell)) for cell in cells))  # names and folders: not markup
     for name in PRESET_NAMES:
-        table.add_row(name, "preset", preset_table(name).description, "built in")
+        table.add_row(name, "preset", Text(preset_table(name).description), "built in")
     console().print(table)
 
 
