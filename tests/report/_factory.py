@@ -88,12 +88,14 @@ def write_run(
     examples: bool = True,
     groups: tuple[str, ...] = GROUPS,
     failed: dict[tuple[str, str], int] | None = None,
+    conditions: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write a complete run folder into ``folder`` and return it.
 
     ``groups`` are the group names, standing in for ``caribbean``, ``scottish``, ``us`` in
     turn (the first degrades more when ``uneven``). ``failed`` maps (condition id, group) to
-    the number of that cell's items that failed (no counts, an error text).
+    the number of that cell's items that failed (no counts, an error text). ``conditions``
+    replace :data:`CONDITIONS` (ids, labels, SNRs), the k-th degrading like the k-th there.
     """
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,8 +109,8 @@ def write_run(
             for u in range(n_utterances):
                 utt = f"{speaker}-u{u}"
                 n_ref = len(WORDS)
-                for cond in CONDITIONS:
-                    p = error_rate(kind, cond["id"], uneven=uneven)
+                for j, cond in enumerate(conditions or CONDITIONS):
+                    p = error_rate(kind, CONDITIONS[j % len(CONDITIONS)]["id"], uneven=uneven)
                     errors = int(rng.binomial(n_ref, p))
                     subs = int(rng.binomial(errors, 0.7))
                     dels = errors - subs

@@ -199,13 +199,15 @@ def show_warnings() -> None:
 
 
 def console() -> Any:
-    """A rich console for standard output: the terminal's width, or 100 columns when the
-    output is not a terminal (rich would otherwise assume 80 and wrap the tables)."""
+    """A rich console for standard output: the terminal's width; off a terminal the width
+    ``COLUMNS`` gives (at least 40), else 100 columns (rich would otherwise assume 80)."""
     from rich.console import Console
 
     if sys.stdout.isatty():
         return Console(emoji=False)
-    return Console(width=100, emoji=False)
+    columns = os.environ.get("COLUMNS", "").strip()
+    width = int(columns) if columns.isdigit() and int(columns) >= 40 else 100
+    return Console(width=width, emoji=False)
 
 
 def default_workers() -> int:
