@@ -497,10 +497,12 @@ def test_read_only_output_folder_exits_3_naming_it(pack: Path, tmp_path: Path):
     out.chmod(0o555)
     try:
         report = _lastmile(["report", out], preexec_fn=_no_write_override)
+        resume = _lastmile(["run", pack, "--resume", out, "-q"], preexec_fn=_no_write_override)
     finally:
         out.chmod(0o755)
-    assert report.returncode == 3, report.stderr
-    assert str(out) in _one_error_line(report.stderr)
+    for proc in (report, resume):
+        assert proc.returncode == 3, proc.stderr
+        assert str(out) in _one_error_line(proc.stderr)
 
 
 @pytest.mark.timeout(240)
