@@ -403,6 +403,21 @@ def test_run_moves_a_damaged_cache_aside_once_and_goes_on(
         assert [row["cached"] for row in csv.DictReader(fh)] == ["true"] * 4
 
 
+@pytest.mark.timeout(180)
+def test_demo_moves_a_damaged_cache_aside_once_and_goes_on(
+    asr_script: Path, tmp_path: Path, cache_file: Path
+):
+    _damage_cache(cache_file, "corrupt")
+    out = tmp_path / "demo"
+    asr = f"command:{sys.executable} -I {asr_script} {{wav}}"
+    result = _invoke(["demo", "--asr", asr, "--limit", "1", "--out", out, "-q", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "transcript cache" in line]
+    assert len(warnings) == 1 and "moved it aside" in warnings[0], result.stderr
+    n_items = len(_item_ids(out))
+    assert n_items >= 2 and inspect_cache(cache_file)["entries"] == n_items
+
+
 @pytest.mark.parametrize("how", CACHE_FAULTS)
 def test_cache_info_and_clear_work_on_a_damaged_cache(how: str, cache_file: Path):
     _damage_cache(cache_file, how)
