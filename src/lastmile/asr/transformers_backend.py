@@ -294,11 +294,16 @@ class TransformersBackend:
         device = self.params["device"]
         if device.startswith("cuda"):
             index = int(device.partition(":")[2] or 0)
-            if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if index >= count:
+                fix = (
+                    f"use device=cuda:0 to cuda:{count - 1}"
+                    if count
+                    else "use device=cpu or install a CUDA build of torch"
+                )
                 raise FatalBackendError(
                     f"transformers: device={device}: no such CUDA device here "
-                    f"(torch {torch.__version__} sees {torch.cuda.device_count()} GPU(s)); "
-                    "use device=cpu or install a CUDA build of torch"
+                    f"(torch {torch.__version__} sees {count} GPU(s)); {fix}"
                 )
         auto = (
             transformers.AutoModelForCTC
