@@ -2,21 +2,110 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shlex
+import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import threading
+import weakref
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from lastmile.asr.base import BackendSpec
+from lastmile.asr.params import Param, check_params
 from lastmile.errors import BackendError, ConfigError
 
 __all__ = ["CommandBackend"]
+
+_PARAMS = {
+    "sample_rate": Param(
+        "int", "a whole number of Hz in [1000, 384000]", lambda v: 1000 <= v <= 384000
+    ),
+    "timeout_s": Param("number", "a number of seconds > 0", lambda v: v > 0),
+}
+
+# The watchdog: a small process of its own (own session, so a Ctrl-C meant for lastmile does
+# not reach it) that reads "+PGID" / "-PGID" lines from a pipe only lastmile holds. When that
+# pipe closes, however lastmile ended (SIGKILL included), it kills every process group still
+# listed: the command programs and anything they started. (Not PR_SET_PDEATHSIG: it needs a
+# preexec_fn, which makes subprocess fork() instead of vfork(), and fork() runs OpenBLAS's
+# atfork handler, which stops the BLAS threads under any other thread still using them: seen
+# as a run spinning forever in exec_blas. PDEATHSIG would not reach grandchildren either.)
+_WATCHDOG = """
+import os, signal, sys
+groups = set()
+for line in sys.stdin.buffer:
+    try:
+        pgid = int(line[1:])
+    except ValueError:
+        continue
+    (groups.add if line[:1] == b"+" else groups.discard)(pgid)
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class _Watchdog:
+    """The watchdog process of one backend in one process, and the pipe to it."""
+
+    def __init__(self) -> None:
+        read_fd, self.write_fd = os.pipe()  # both ends close on exec
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WATCHDOG],
+                stdin=read_fd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            os.close(read_fd)
+        self.pid = os.getpid()
+        self._closed = weakref.finalize(self, _close_watchdog, self.write_fd, self.process)
+
+    def send(self, line: bytes) -> None:
+        with contextlib.suppress(OSError):  # a watchdog gone: the group is killed anyway
+            os.write(self.write_fd, line)
+
+    def close(self) -> None:
+        self._closed()
+
+
+def _close_watchdog(write_fd: int, process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        os.close(write_fd)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+@cache
+def _file_digest(path: str, stamp: tuple[int, int]) -> str:
+    del stamp  # part of the cache key: an edited file is hashed again
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
 
 
 class CommandBackend:
@@ -24,19 +113,38 @@ class CommandBackend:
 
     The transcript is the command's standard output. Parameters go in the YAML form:
     ``asr: {name: command, argument: "./my_asr --wav {wav}", sample_rate: 8000, timeout_s: 60}``.
+
+    The program must exist when the backend is built. The fingerprint (the transcript cache
+    key) holds the command line and the content of the program and of every file the command
+    line names (``asr.py``, ``--model=m.bin``); a folder's content is not read: give
+    ``cache_salt`` when a model folder changes. Each command runs in a process group of its
+    own; on timeout the whole group is killed, and a watchdog process kills what is left if
+    lastmile itself dies, so no decode outlives the run.
     """
 
     name = "command"
 
     def __init__(self, command: str, *, sample_rate: int = 16000, timeout_s: float = 120.0):
-        if not command or "{wav}" not in command:
+        params = check_params(
+            self.name, {"sample_rate": sample_rate, "timeout_s": timeout_s}, _PARAMS
+        )
+        if not isinstance(command, str) or "{wav}" not in command:
             raise ConfigError(
                 f"command: the command must contain '{{wav}}' where the audio path goes, "
                 f"got {command!r}; e.g. command:./my_asr --wav {{wav}}"
             )
+        try:
+            words = shlex.split(command)
+        except ValueError as exc:
+            raise ConfigError(f"command: cannot split {command!r} into words: {exc}") from exc
         self.command = command
-        self.sample_rate = int(sample_rate)
-        self.timeout_s = float(timeout_s)
+        self.words = words
+        self.program = _resolve_program(words[0])
+        self.sample_rate: int = params["sample_rate"]
+        self.timeout_s: float = params["timeout_s"]
+        self._watchdog: _Watchdog | None = None
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
 
     @classmethod
     def check(cls) -> str | None:
@@ -48,25 +156,33 @@ class CommandBackend:
 
     @classmethod
     def from_spec(cls, spec: BackendSpec) -> CommandBackend:
-        allowed = {"sample_rate", "timeout_s"}
-        unknown = set(spec.params) - allowed
-        if unknown:
-            raise ConfigError(
-                f"command: unknown parameter(s) {sorted(unknown)}; allowed: {allowed}"
-            )
-        return cls(spec.argument or "", **spec.params)
+        params = check_params(cls.name, spec.params, _PARAMS)
+        return cls(spec.argument or "", **params)
+
+    def named_files(self) -> list[Path]:
+        """The program and every existing file the command line names, as a word or after
+        an ``=`` (``--model=m.bin``): what the fingerprint hashes."""
+        found = [self.program.resolve()]
+        for word in self.words[1:]:
+            if "{wav}" in word:
+                continue
+            for text in (word, word.partition("=")[2]):
+                if text and Path(text).is_file() and Path(text).resolve() not in found:
+                    found.append(Path(text).resolve())
+        return found
 
     def fingerprint(self) -> str:
-        first = shlex.split(self.command)[0]
-        digest = ""
-        if Path(first).is_file():
-            digest = hashlib.sha256(Path(first).read_bytes()).hexdigest()[:16]
+        files = {}
+        for path in self.named_files():
+            stat = path.stat()
+            files[str(path)] = _file_digest(str(path), (stat.st_mtime_ns, stat.st_size))
         return json.dumps(
             {
                 "backend": self.name,
                 "command": self.command,
-                "program": digest,
+                "files": files,
                 "sample_rate": self.sample_rate,
+                "wav": "pcm16",
             },
             sort_keys=True,
         )
@@ -77,20 +193,90 @@ class CommandBackend:
             for index, audio in enumerate(batch):
                 wav = Path(tmp) / f"item{index}.wav"
                 sf.write(str(wav), np.clip(audio, -1, 1), self.sample_rate, subtype="PCM_16")
-                argv = [part.replace("{wav}", str(wav)) for part in shlex.split(self.command)]
-                try:
-                    done = subprocess.run(
-                        argv, capture_output=True, text=True, timeout=self.timeout_s, check=False
-                    )
-                except FileNotFoundError as exc:
-                    raise BackendError(f"command: program not found: {argv[0]}") from exc
-                except subprocess.TimeoutExpired as exc:
-                    raise BackendError(
-                        f"command: timed out after {self.timeout_s:g} s: {self.command}"
-                    ) from exc
-                if done.returncode != 0:
-                    raise BackendError(
-                        f"command: exit status {done.returncode}: {done.stderr.strip()[:300]}"
-                    )
-                out.append(done.stdout.strip())
+                argv = [part.replace("{wav}", str(wav)) for part in self.words]
+                out.append(self._run(argv, Path(tmp) / f"item{index}"))
         return out
+
+    def cancel(self) -> None:
+        """Kill every command still running, with whatever it started: the decodes in
+        flight fail at once (the run engine calls this when it gives up on a decode)."""
+        with self._lock:
+            running = set(self._running)
+        for pgid in running:
+            _kill_group(pgid)
+
+    def close(self) -> None:
+        """:meth:`cancel`, then stop the watchdog (a later decode starts a new one)."""
+        self.cancel()
+        with self._lock:
+            watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.close()
+
+    def _watch(self) -> _Watchdog:
+        with self._lock:
+            if self._watchdog is None or self._watchdog.pid != os.getpid():
+                self._watchdog = _Watchdog()  # one per process: a fork gets its own
+            return self._watchdog
+
+    def _run(self, argv: list[str], stem: Path) -> str:
+        """Run one command. Its output goes to files, not pipes, so that a child it leaves
+        behind holding them cannot keep lastmile waiting; its process group is killed when
+        it exits, times out or is interrupted."""
+        watchdog = self._watch()
+        out_path, err_path = stem.with_suffix(".out"), stem.with_suffix(".err")
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,  # its own process group, led by it
+                )
+            except OSError as exc:
+                raise BackendError(f"command: cannot start {argv[0]}: {exc}") from exc
+        watchdog.send(b"+%d\n" % proc.pid)
+        with self._lock:
+            self._running.add(proc.pid)
+        timed_out = False
+        try:
+            proc.wait(timeout=self.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            _kill_group(proc.pid)  # on time-out, on Ctrl-C, and whatever it left running
+            proc.wait()
+            with self._lock:
+                self._running.discard(proc.pid)
+            watchdog.send(b"-%d\n" % proc.pid)
+        if timed_out:
+            raise BackendError(
+                f"command: timed out after {self.timeout_s:g} s (its process group was "
+                f"killed): {self.command}"
+            )
+        if proc.returncode != 0:
+            text = err_path.read_bytes().decode("utf-8", "replace").strip()[:300]
+            how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else "exit status"
+            code = "" if proc.returncode < 0 else f" {proc.returncode}"
+            raise BackendError(f"command: {how}{code}: {text or '(no error output)'}")
+        return out_path.read_bytes().decode("utf-8", "replace").strip()
+
+
+def _resolve_program(program: str) -> Path:
+    """The program's file: a path (with a slash) as given, a bare name on PATH."""
+    if "/" in program or os.sep in program:
+        path = Path(program)
+        if not path.is_file():
+            raise ConfigError(
+                f"command: program {program} not found (relative paths are taken from the "
+                "pack's folder in a pack, from the current folder on the command line)"
+            )
+    else:
+        found = shutil.which(program)
+        if found is None:
+            raise ConfigError(f"command: program '{program}' not found on PATH")
+        path = Path(found)
+    if not os.access(path, os.X_OK):
+        raise ConfigError(f"command: program {path} is not executable; run chmod +x {path}")
+    return path.absolute()

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
+import numpy as np
+
 from lastmile.asr.base import Backend, BackendSpec, parse_backend_spec
 from lastmile.errors import BackendError, ConfigError
 
-__all__ = ["BackendInfo", "available_backends", "backend_class", "build_backend"]
+__all__ = [
+    "BackendInfo",
+    "SaltedBackend",
+    "available_backends",
+    "backend_class",
+    "build_backend",
+]
 
 GROUP = "lastmile.asr"
 
@@ -65,12 +74,68 @@ def available_backends() -> list[BackendInfo]:
     return out
 
 
+class SaltedBackend:
+    """A backend built with ``cache_salt``: the same backend, with the salt in its
+    fingerprint (so in every transcript cache key). Any other attribute is the backend's."""
+
+    def __init__(self, backend: Backend, salt: str) -> None:
+        self.backend = backend
+        self.cache_salt = salt
+        self.name = backend.name
+        self.sample_rate = backend.sample_rate
+
+    def fingerprint(self) -> str:
+        inner = self.backend.fingerprint()
+        try:
+            backend: Any = json.loads(inner)
+        except ValueError:
+            backend = inner
+        return json.dumps({"backend": backend, "cache_salt": self.cache_salt}, sort_keys=True)
+
+    def transcribe(self, batch: Sequence[np.ndarray]) -> list[str]:
+        return self.backend.transcribe(batch)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.backend, attr)
+
+
+def _salt(name: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+        raise ConfigError(
+            f"{name}: cache_salt: expected a non-empty text or number (any value you change "
+            f"to make lastmile decode again), got {value!r}"
+        )
+    return str(value)
+
+
 def build_backend(spec: str | Mapping[str, Any] | BackendSpec) -> Backend:
-    """Build a backend from a spec string, a mapping or a :class:`BackendSpec`."""
+    """Build a backend from a spec string, a mapping or a :class:`BackendSpec`.
+
+    Everything a run would find wrong with the spec is found here: unknown backends and
+    parameters, values of the wrong type, missing model folders or programs (ConfigError),
+    and backends that cannot run on this machine (BackendError). Every backend takes
+    ``cache_salt`` (handled here, never passed on): a value that goes into the fingerprint.
+    """
     parsed = spec if isinstance(spec, BackendSpec) else parse_backend_spec(spec)
     cls = backend_class(parsed.name)
     problem = cls.check() if hasattr(cls, "check") else None
     if problem is not None:
         raise BackendError(f"asr: backend '{parsed.name}' is not usable here: {problem}")
-    backend: Backend = cls.from_spec(parsed)  # type: ignore[attr-defined]
-    return backend
+    params = dict(parsed.params)
+    salt = _salt(parsed.name, params.pop("cache_salt")) if "cache_salt" in params else None
+    unsalted = BackendSpec(name=parsed.name, argument=parsed.argument, params=params)
+    try:
+        backend: Backend = cls.from_spec(unsalted)  # type: ignore[attr-defined]
+    except (TypeError, ValueError) as exc:  # a plugin that does not raise ConfigError itself
+        raise ConfigError(
+            f"asr: backend '{parsed.name}' cannot be built from {spec!r}: {exc}"
+        ) from exc
+    for attr in ("name", "sample_rate"):
+        if not hasattr(backend, attr):
+            raise BackendError(f"asr: backend '{parsed.name}' has no '{attr}' attribute")
+    rate = backend.sample_rate
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        raise ConfigError(
+            f"{parsed.name}: sample_rate: expected a positive whole number of Hz, got {rate!r}"
+        )
+    return SaltedBackend(backend, salt) if salt is not None else backend

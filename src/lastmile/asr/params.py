@@ -1,0 +1,61 @@
+"""Typed backend parameters: each built-in backend declares what it takes, and a spec is
+checked against that at construction, so a bad value fails where the backend is built
+(``lastmile validate --asr`` and the start of ``lastmile run``), before any item runs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from lastmile.errors import ConfigError
+
+__all__ = ["Param", "check_params"]
+
+Kind = Literal["int", "number", "str"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its kind, a description of what is allowed, and an optional check."""
+
+    kind: Kind
+    allowed: str  # e.g. "an integer >= 1"; said in every error about this parameter
+    check: Callable[[Any], bool] | None = None
+
+
+def _typed(kind: Kind, value: Any) -> tuple[bool, Any]:
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if kind == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return ok and math.isfinite(value), float(value) if ok else value
+    return isinstance(value, str), value
+
+
+def check_params(
+    backend: str,
+    params: Mapping[str, Any],
+    schema: Mapping[str, Param],
+    *,
+    fixed: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """``params`` checked against ``schema``: unknown names and values of the wrong type or
+    range raise :class:`ConfigError` naming the parameter, what was found and what is allowed.
+    ``fixed`` names settings a backend keeps fixed on purpose, with the reason said instead."""
+    out: dict[str, Any] = {}
+    allowed_names = ", ".join(sorted(schema)) or "(none)"
+    for name, value in params.items():
+        if name not in schema:
+            why = (fixed or {}).get(name)
+            reason = f" ({why})" if why else ""
+            raise ConfigError(
+                f"{backend}: unknown parameter '{name}'{reason}; allowed: {allowed_names}"
+            )
+        param = schema[name]
+        ok, typed = _typed(param.kind, value)
+        if not ok or (param.check is not None and not param.check(typed)):
+            raise ConfigError(f"{backend}: {name}: expected {param.allowed}, got {value!r}")
+        out[name] = typed
+    return out
