@@ -93,6 +93,19 @@ def _cut(text: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def _change(before: Any, now: Any, width: int = 60) -> str:
+    """``before → now``; long texts shown around where they first differ."""
+    a, b = str(before), str(now)
+    if len(a) <= width and len(b) <= width:
+        return f"{a} → {b}"
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    start = max(0, start - 15)
+    lead = "..." if start else ""
+    return f"{lead}{_cut(a[start:], width)} → {lead}{_cut(b[start:], width)}"
+
+
 def identity_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     """What differs between the identity a run folder recorded and the current one, one
     sentence per kind of change; ``[]`` when they are the same run."""
@@ -111,7 +124,7 @@ def identity_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[
         ("backend", "backend"),
     ):
         if before.get(key) != now.get(key):
-            out.append(f"{what} changed: {_cut(before.get(key))} → {_cut(now.get(key))}")
+            out.append(f"{what} changed: {_change(before.get(key), now.get(key))}")
     out += _condition_changes(before.get("conditions") or {}, now.get("conditions") or {})
     out += _utterance_changes(before, now)
     return out
