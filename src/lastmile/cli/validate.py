@@ -14,7 +14,12 @@ __all__ = ["schema_command", "validate_command"]
 
 @click.command("validate")
 @click.argument("pack", type=click.Path(path_type=Path))
-@click.option("--asr", default=None, metavar="SPEC", help="Also check this backend spec.")
+@click.option(
+    "--asr",
+    default=None,
+    metavar="SPEC",
+    help="Check this backend spec instead of the pack's (built as `lastmile run` builds it).",
+)
 @handle_errors
 def validate_command(pack: Path, asr: str | None) -> None:
     """Check PACK, its corpus (every row and every audio file), its noise files, profiles
@@ -24,7 +29,7 @@ def validate_command(pack: Path, asr: str | None) -> None:
     Example:
       lastmile validate scenarios/call-center.yaml
     """
-    from lastmile.asr import backend_class, parse_backend_spec
+    from lastmile.asr import build_backend
     from lastmile.corpus import check_corpus
     from lastmile.errors import LastmileError
     from lastmile.render.engine import Renderer
@@ -55,14 +60,11 @@ def validate_command(pack: Path, asr: str | None) -> None:
             renderer.validate_condition(cond)
         except LastmileError as exc:
             problems.append(f"{loaded.path}: condition '{cond.id}' (#{index}): {exc}")
-    try:
-        spec = parse_backend_spec(asr if asr is not None else loaded.pack.asr)
-        cls = backend_class(spec.name)
-        issue = cls.check() if hasattr(cls, "check") else None
-        if issue:
-            problems.append(f"asr '{spec.name}': {issue}")
+    try:  # built exactly as `lastmile run` builds it, so it fails exactly where run would
+        build_backend(asr if asr is not None else loaded.pack.asr)
     except LastmileError as exc:
-        problems.append(str(exc))
+        where = "--asr" if asr is not None else f"{loaded.path}: asr"
+        problems.append(f"{where}: {exc}")
     for w in warnings:
         click.echo(f"warning: {w}" if not w.startswith("warning") else w, err=True)
     if problems or corpus is None:
