@@ -149,12 +149,14 @@ def translate_error(exc: BaseException) -> click.exceptions.Exit | click.ClickEx
         click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
     if isinstance(exc, KeyboardInterrupt):
         ctx = click.get_current_context(silent=True)
-        run_dir = ctx.find_root().meta.get("lastmile.run_dir") if ctx is not None else None
-        click.echo(
-            "lastmile: interrupted; finished items are kept in the run folder's store: "
-            f"continue with --resume {run_dir or 'RUN_DIR'}",
-            err=True,
-        )
+        meta = ctx.find_root().meta if ctx is not None else {}
+        hint = ""
+        if "lastmile.run_dir" in meta:  # a run: say how to continue it
+            hint = (
+                "; finished items are kept in the run folder's store: continue with "
+                f"--resume {meta['lastmile.run_dir'] or 'RUN_DIR'}"
+            )
+        click.echo(f"lastmile: interrupted{hint}", err=True)
         return click.exceptions.Exit(EXIT_INTERRUPTED)
     if isinstance(exc, ConfigError | AudioError):
         return BadInput(str(exc))

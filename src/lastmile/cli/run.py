@@ -84,8 +84,8 @@ def _execute(
         raise BadInput(f"--item-timeout: expected seconds > 0, got {item_timeout}")
     _check_folder("--out", out)
     _check_folder("--resume", resume)
-    if resume is not None or out is not None:  # named if the run is interrupted
-        click.get_current_context().find_root().meta["lastmile.run_dir"] = resume or out
+    # named if the run is interrupted
+    click.get_current_context().find_root().meta["lastmile.run_dir"] = resume or out
     update, close = progress_reporter(quiet=quiet or as_json, label=label)
     try:
         result = run_pack(
@@ -168,6 +168,12 @@ def _run_options(func: Any) -> Any:
     help="Also record the absolute paths of the pack, the manifest and the run folder in "
     "run.json (by default every output shows them relative, for sharing).",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the items, the audio minutes to send and, for a backend with a price list "
+    "(aws-transcribe), the estimated cost; render, decode and send nothing.",
+)
 @handle_errors
 def run_command(
     pack: Path,
@@ -181,6 +187,7 @@ def run_command(
     as_json: bool,
     item_timeout: float | None,
     absolute_paths: bool,
+    dry_run: bool,
 ) -> None:
     """Run scenario PACK: render every utterance under every condition, decode, score,
     analyse, and write a run folder (items.csv, summary.json, report.html).
@@ -192,6 +199,11 @@ def run_command(
     Example:
       lastmile run scenarios/hospital-imaging.yaml --asr pocketsphinx --limit 20
     """
+    if dry_run:
+        from lastmile.cli.dryrun import print_dry_run
+
+        print_dry_run(pack, asr=asr, limit=limit, no_cache=no_cache, as_json=as_json)
+        return
     _execute(
         pack,
         asr=asr,
