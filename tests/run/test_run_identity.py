@@ -174,6 +174,9 @@ def test_seed_normalizer_backend_and_selection_are_named(setup):
     _edit_pack(pack, normalizer="default")
     with pytest.raises(ConfigError, match="backend changed: echo/1 → echo/2"):
         _resume(pack, out, backend=_Echo("2"))
+    # a long fingerprint is cut short
+    with pytest.raises(ConfigError, match=r"backend changed: echo/1 → echo/1/x{50}\.\.\.\)"):
+        _resume(pack, out, backend=_Echo("1/" + "x" * 80))
     changed = r"utterances changed: 2 no longer selected .*--limit None → 2"
     with pytest.raises(ConfigError, match=changed):
         _resume(pack, out, limit=2)
@@ -203,3 +206,12 @@ def test_the_cli_refuses_an_edited_pack_with_exit_2(tmp_path: Path, monkeypatch)
     assert "conditions changed: pink_snr10 → pink_snr5" in again.output
     with (out / "items.csv").open(newline="") as fh:
         assert {r["condition_id"] for r in csv.DictReader(fh)} == {"clean", "pink_snr10"}
+
+
+def test_a_long_change_is_shown_where_it_differs():
+    from lastmile.run.identity import identity_changes
+
+    base = {"version": 1, "backend": '{"command": "' + "/opt/asr/bin/decoder " * 5 + '", "v": 1}'}
+    now = {**base, "backend": base["backend"].replace('"v": 1', '"v": 2')}
+    (change,) = identity_changes(base, now)
+    assert change == 'backend changed: ...ecoder ", "v": 1} → ...ecoder ", "v": 2}'
