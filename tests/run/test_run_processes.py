@@ -83,8 +83,12 @@ def _stored(store: Path) -> int:
 
 
 @pytest.mark.timeout(180)
-def test_kill_9_of_a_two_worker_run_leaves_no_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("how", "code"),
+    [("kill -9 of the run", None), ("Ctrl-C (SIGINT to the process group)", 130)],
+)
+def test_a_killed_two_worker_run_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, code: int | None
 ):
     install_plugin(tmp_path / "site", monkeypatch, "slow", SLOW.replace("SLOW_S", "0.4"), "Slow")
     rows = demo_rows(groups=("us", "gb-rp"), per_group=3)
@@ -97,7 +101,9 @@ def test_kill_9_of_a_two_worker_run_leaves_no_process(
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "lastmile.cli", "run", str(pack), "--asr", "slow"]
     cmd += ["--workers", "2", "--no-cache", "-q", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
@@ -108,11 +114,16 @@ def test_kill_9_of_a_two_worker_run_leaves_no_process(
         below = _descendants(proc.pid)
         # the fork server, the resource tracker and two workers at least
         assert len(below) >= 4, below
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert _stored(out / "store.sqlite") < 18, "the run finished before the kill"
+        if code is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+        returncode = proc.wait(timeout=30)
+        assert _stored(out / "store.sqlite") < 18, "the run finished before it was stopped"
+        if code is not None:
+            assert returncode == code
         left = _wait_gone(below, 5.0)
-        assert not left, f"still running 5 s after kill -9 of the run: {left}"
+        assert not left, f"still running 5 s after {how}: {left}"
     finally:
         if proc.poll() is None:
             proc.kill()
