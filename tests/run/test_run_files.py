@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,20 @@ def test_the_cli_records_absolute_paths_only_when_asked(
     absolute = json.loads((tmp_path / "abs" / "run.json").read_text())
     assert absolute["paths"]["pack"] == str(pack.resolve())
     assert absolute["paths"]["manifest"] == str((pack.parent / "manifest.csv").resolve())
+
+
+def test_a_command_backend_in_the_pack_folder_is_named_relative_to_it(tmp_path: Path):
+    rows = demo_rows(groups=("us",), per_group=2)
+    folder = tmp_path / "pack"
+    pack = demo_subset_pack(folder, rows, fairness={"min_speakers": 2})
+    script = folder / "tools" / "my_asr.py"
+    script.parent.mkdir()
+    script.write_text("print('take one capsule twice a day')\n")
+    spec = f"command:{sys.executable} {script} {{wav}}"
+    out = tmp_path / "run"
+    run_pack(pack, RunOptions(asr=spec, out=out, use_cache=False))
+    backend = json.loads((out / "run.json").read_text())["backend"]
+    assert backend["spec"] == f"command:{sys.executable} tools/my_asr.py {{wav}}"
+    assert "tools/my_asr.py" in backend["fingerprint"]
+    for name in ("run.json", "summary.json", "summary.md", "report.html"):
+        assert str(tmp_path) not in (out / name).read_text(), name

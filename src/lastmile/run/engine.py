@@ -195,10 +195,12 @@ def _task(items: list[PlannedItem]) -> Task:
 
 
 def _run_meta(
-    loaded: LoadedPack, corpus: Corpus, backend: Any, backend_spec: Any
+    loaded: LoadedPack, corpus: Corpus, backend: Any, backend_spec: Any, fingerprint: str
 ) -> dict[str, Any]:
     """run.json's content; paths are relative (shareable): the pack by its file name, the
-    manifest relative to the pack's folder."""
+    manifest relative to the pack's folder, paths in the backend's spec and fingerprint (a
+    command's program) relative to the pack's folder or the home folder (``~``)."""
+    spec = backend_spec if isinstance(backend_spec, str) else dict(backend_spec)
     return {
         "schema_version": RUN_SCHEMA_VERSION,
         "pack": {
@@ -208,9 +210,9 @@ def _run_meta(
             "seed": loaded.pack.seed,
         },
         "backend": {
-            "spec": backend_spec if isinstance(backend_spec, str) else dict(backend_spec),
+            "spec": _shareable_value(spec, loaded.base_dir),
             "name": backend.name,
-            "fingerprint": backend.fingerprint(),
+            "fingerprint": _shareable_text(fingerprint, loaded.base_dir),
             "sample_rate": backend.sample_rate,
         },
         "normalizer": loaded.pack.normalizer,
@@ -278,8 +280,8 @@ def run_pack(
         ctx.renderer.validate_condition(cond)
     condition_keys = {c.id: ctx.renderer.condition_key(c) for c in loaded.conditions}
     total = len(corpus) * len(loaded.conditions)
-    meta = _run_meta(loaded, corpus, backend, spec)
-    fingerprint = meta["backend"]["fingerprint"]
+    fingerprint = backend.fingerprint()
+    meta = _run_meta(loaded, corpus, backend, spec, fingerprint)
     audio_digests = {utt.id: _audio_digest(Path(utt.audio)) for utt in corpus.utterances}
     identity = run_identity(
         loaded,
@@ -478,6 +480,17 @@ def _shareable_text(text: str, base_dir: Path) -> str:
     if home not in ("", "/", "~"):
         text = text.replace(home + os.sep, "~" + os.sep)
     return text
+
+
+def _shareable_value(value: Any, base_dir: Path) -> Any:
+    """:func:`_shareable_text` through the strings of JSON-like ``value``."""
+    if isinstance(value, str):
+        return _shareable_text(value, base_dir)
+    if isinstance(value, dict):
+        return {k: _shareable_value(v, base_dir) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_shareable_value(v, base_dir) for v in value]
+    return value
 
 
 def _audio_digest(path: Path) -> str:
