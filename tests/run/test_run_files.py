@@ -21,8 +21,11 @@ from lastmile.run.files import (
     csv_cell,
     csv_uncell,
     ensure_dir,
+    open_atomic,
     safe_component,
+    write_bytes_atomic,
     write_text_atomic,
+    write_with,
 )
 
 from helpers import demo_rows, demo_subset_pack
@@ -240,3 +243,28 @@ def test_a_command_backend_in_the_pack_folder_is_named_relative_to_it(tmp_path: 
     assert "tools/my_asr.py" in backend["fingerprint"]
     for name in ("run.json", "summary.json", "summary.md", "report.html"):
         assert str(tmp_path) not in (out / name).read_text(), name
+
+
+def test_atomic_writers_replace_whole_files_or_leave_them_alone(tmp_path: Path):
+    target = tmp_path / "items.csv"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError, match="half way"), open_atomic(target) as fh:
+        fh.write("new, half written")
+        raise RuntimeError("half way")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["items.csv"]  # no temp left behind
+    write_bytes_atomic(target, b"\x00\x01")
+    assert target.read_bytes() == b"\x00\x01"
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    # the library sees a path with the same suffix (soundfile picks the format by it)
+    clip = write_with(
+        tmp_path / "a.flac", lambda p: p.write_bytes(b"fLaC" if p.suffix == ".flac" else b"")
+    )
+    assert clip.read_bytes() == b"fLaC"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.flac", "items.csv"]
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current

@@ -139,20 +139,17 @@ def _write_error(path: Path, exc: OSError) -> LastmileError:
 
 
 @contextlib.contextmanager
-def open_atomic(path: Path, *, encoding: str = "utf-8", newline: str = "") -> Iterator[TextIO]:
-    """Open a fresh temporary file beside ``path`` for writing text; when the block ends
-    without an error it replaces ``path`` (a rename: a link there is not followed), else it is
-    removed. Raises :class:`ConfigError` if ``path`` is a symbolic link, and
-    :class:`LastmileError` naming ``path`` if the disk refuses the write."""
-    path = Path(path)
+def _replacing(path: Path, *, suffix: str = ".tmp") -> Iterator[tuple[int, str]]:
+    """A fresh temporary file beside ``path`` (its descriptor, which the block closes, and
+    its name); when the block ends without an error it is renamed to ``path``, else
+    removed. A link at ``path`` is refused; a full or read-only disk is named."""
     refuse_symlink(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     except OSError as exc:
         raise _write_error(path, exc) from exc
     try:
-        with os.fdopen(fd, "w", encoding=encoding, newline=newline) as fh:
-            yield fh
+        yield fd, tmp
         os.chmod(tmp, _file_mode())
         refuse_symlink(path)
         os.replace(tmp, path)
@@ -162,6 +159,19 @@ def open_atomic(path: Path, *, encoding: str = "utf-8", newline: str = "") -> It
         if isinstance(exc, OSError):
             raise _write_error(path, exc) from exc
         raise
+
+
+@contextlib.contextmanager
+def open_atomic(path: Path, *, encoding: str = "utf-8", newline: str = "") -> Iterator[TextIO]:
+    """Open a fresh temporary file beside ``path`` for writing text; when the block ends
+    without an error it replaces ``path`` (a rename: a link there is not followed), else it is
+    removed. Raises :class:`ConfigError` if ``path`` is a symbolic link, and
+    :class:`LastmileError` naming ``path`` if the disk refuses the write."""
+    with (
+        _replacing(Path(path)) as (fd, _),
+        os.fdopen(fd, "w", encoding=encoding, newline=newline) as fh,
+    ):
+        yield fh
 
 
 def write_text_atomic(path: Path, text: str, *, encoding: str = "utf-8") -> Path:
@@ -175,23 +185,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a fresh temporary file and a rename (no link
     followed; a link at ``path`` refused); returns ``path``."""
     path = Path(path)
-    refuse_symlink(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise _write_error(path, exc) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, _file_mode())
-        refuse_symlink(path)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise _write_error(path, exc) from exc
-        raise
+    with _replacing(path) as (fd, _), os.fdopen(fd, "wb") as fh:
+        fh.write(data)
     return path
 
 
@@ -200,23 +195,9 @@ def write_with(path: Path, write: Callable[[Path], object]) -> Path:
     fresh temporary file beside ``path`` (same suffix), then rename it to ``path``; a link at
     ``path`` is refused, never followed. Returns ``path``."""
     path = Path(path)
-    refuse_symlink(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    with _replacing(path, suffix=path.suffix) as (fd, tmp):
         os.close(fd)
-    except OSError as exc:
-        raise _write_error(path, exc) from exc
-    try:
         write(Path(tmp))
-        os.chmod(tmp, _file_mode())
-        refuse_symlink(path)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise _write_error(path, exc) from exc
-        raise
     return path
 
 
