@@ -319,7 +319,7 @@ def render_command(
         "condition": cond.spec(),
         "pack": str(loaded.path),
         "seed": loaded.pack.seed,
-        "item_seed": item_seed_hex(loaded.pack.seed, cond.id, utt.id),
+        "item_seed": item_seed_hex(loaded.pack.seed, cond.seed_id, utt.id),
         "sample_rate": item.sample_rate,
         "target_snr_db": item.target_snr_db,
         "achieved_snr_db": item.achieved_snr_db,

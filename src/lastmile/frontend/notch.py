@@ -32,6 +32,9 @@ overall -3 dB width w."""
 class NotchTarget:
     freq_hz: float
     width_hz: float
+    from_profile: bool = False
+    """A profile's tone: skipped at rates where it lies above 0.98 × Nyquist (it cannot be
+    in the signal; the profile synthesis leaves such harmonics out the same way)."""
 
 
 def notch_targets(
@@ -65,7 +68,11 @@ def notch_targets(
             width = spec.width_hz
         else:
             width = max(DEFAULT_WIDTH_HZ, DRIFT_WIDTH_FACTOR * d)
-        out.append(NotchTarget(freq_hz=float(f), width_hz=float(width)))
+        out.append(
+            NotchTarget(
+                freq_hz=float(f), width_hz=float(width), from_profile=spec.profile is not None
+            )
+        )
     return tuple(out)
 
 
@@ -91,9 +98,15 @@ class Notch:
             "widths_hz": [round(t.width_hz, 4) for t in self.targets],
         }
 
+    def active(self, *, sample_rate: int) -> tuple[NotchTarget, ...]:
+        """The targets notched at ``sample_rate`` (a profile's tones above it left out)."""
+        return tuple(
+            t for t in self.targets if not (t.from_profile and t.freq_hz >= 0.49 * sample_rate)
+        )
+
     def sos(self, *, sample_rate: int) -> np.ndarray:
         rows = []
-        for t in self.targets:
+        for t in self.active(sample_rate=sample_rate):
             check_band(t.freq_hz, sample_rate=sample_rate, what=f"notch at {t.freq_hz:g} Hz")
             q = t.freq_hz / (t.width_hz * _PER_PASS)
             b, a = signal.iirnotch(t.freq_hz, q, fs=sample_rate)
@@ -102,7 +115,10 @@ class Notch:
 
     def apply(self, audio: np.ndarray, *, sample_rate: int) -> np.ndarray:
         """``audio`` (shape ``(n,)``, float32) with every target notched; same shape."""
-        narrowest = min(t.width_hz for t in self.targets) * _PER_PASS
+        targets = self.active(sample_rate=sample_rate)
+        if not targets:
+            return audio
+        narrowest = min(t.width_hz for t in targets) * _PER_PASS
         settle = int(3.0 * sample_rate / (math.pi * narrowest))  # ~3 time constants
         return zero_phase(
             self.sos(sample_rate=sample_rate), audio, settle_samples=settle, source="notch"

@@ -1,11 +1,14 @@
 """Render one utterance under one condition, in physical order (DESIGN "Render order").
 
 speech (+reverb) + acoustic noise at the target SNR → device response → device AGC/clipping
-→ channel (band limit, codec) → resample to the backend's rate.
+→ channel (band limit, codec) → front end (a pack's ``frontend:`` chain, at the channel's
+rate) → resample to the backend's rate.
 
 Decide, then do: every random choice comes from the item's own generator
 (``SeedSequence(sha256(f"{seed}/{condition_id}/{utterance_id}"))``), one child sequence per
-stage, and is saved in the item's ``params`` so the item can be replayed exactly.
+stage, and is saved in the item's ``params`` so the item can be replayed exactly. A
+condition run through a front end uses the seed of the same condition without it, so both
+hear the same noise draws.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Renderer:
         self.render_rate = int(render_rate)
         self._generators: dict[str, Any] = {}
         self._devices: dict[str, Any] = {}
+        self._frontends: dict[str, Any] = {}
 
     # -- resources ---------------------------------------------------------------------
     def _search_dirs(self) -> list[Path]:
@@ -87,6 +91,22 @@ class Renderer:
             self._devices[name] = resolve_device(name, search_dirs=self._search_dirs())
         return self._devices[name]
 
+    def frontend(self, name: str) -> Any:
+        """The pack's front-end chain ``name`` (a :class:`lastmile.frontend.FrontEnd`)."""
+        if name not in self._frontends:
+            from lastmile.frontend import build_frontend
+
+            chains = self.loaded.pack.frontend
+            if name not in chains:
+                raise ConfigError(
+                    f"{self.loaded.path}: no front end '{name}'; the pack has: "
+                    f"{', '.join(chains) or '(none)'}"
+                )
+            self._frontends[name] = build_frontend(
+                name, chains[name], base_dir=self.loaded.base_dir, search_dirs=self._search_dirs()
+            )
+        return self._frontends[name]
+
     def _profile_file(self, name: str) -> Path | None:
         for folder in self._search_dirs():
             for suffix in (".yaml", ".yml"):
@@ -107,6 +127,8 @@ class Renderer:
         if condition.device is not None:
             found = self._profile_file(condition.device.name)
             parts.append(_file_digest(found) if found else "preset:" + condition.device.name)
+        if condition.frontend is not None:  # what the chain resolves to (profile tones, program)
+            parts.append("frontend=" + self.frontend(condition.frontend).key())
         return "|".join(parts)
 
     def validate_condition(self, condition: Condition) -> None:
@@ -115,6 +137,8 @@ class Renderer:
             self.noise_generator(condition)
         if condition.device is not None:
             self.device_response(condition.device.name)
+        if condition.frontend is not None:
+            self.frontend(condition.frontend)
 
     # -- rendering ---------------------------------------------------------------------
     def load_speech(self, audio_path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -140,9 +164,9 @@ class Renderer:
                 achieved_snr_db=None,
                 params={},
             )
-        reverb_ss, noise_ss, device_ss = item_seed_sequence(seed, condition.id, utterance_id).spawn(
-            3
-        )
+        reverb_ss, noise_ss, device_ss = item_seed_sequence(
+            seed, condition.seed_id, utterance_id
+        ).spawn(3)
         params: dict[str, Any] = {}
         signal = speech
         if condition.reverb is not None:
@@ -189,6 +213,10 @@ class Renderer:
             signal, out_rate, params["channel"] = apply_channel(
                 signal, condition.channel, sample_rate=rate
             )
+        if condition.frontend is not None:
+            chain = self.frontend(condition.frontend)
+            signal = chain.apply(signal, sample_rate=out_rate)
+            params["frontend"] = chain.describe()
         del device_ss  # reserved for stochastic device stages; kept so seeds stay stable
         out = resample(signal, orig_sample_rate=out_rate, sample_rate=self.sample_rate)
         return RenderedItem(

@@ -108,7 +108,7 @@ def iter_plan(
     for utt in utterances:
         digest = audio_digest(utt)
         for cond in loaded.conditions:
-            seed_hex = item_seed_hex(seed, cond.id, utt.id)
+            seed_hex = item_seed_hex(seed, cond.seed_id, utt.id)  # front-end twins share it
             key = hashlib.sha256(
                 "\n".join([digest, condition_keys[cond.id], seed_hex, RENDERER_VERSION]).encode()
             ).hexdigest()

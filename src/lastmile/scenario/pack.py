@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lastmile.analysis.settings import FairnessSettings
 from lastmile.errors import ConfigError
+from lastmile.frontend.specs import FrontEndStageSpec
 from lastmile.scenario.specs import (
     ChannelSpec,
     DeviceSpec,
@@ -31,6 +32,7 @@ from lastmile.scenario.specs import (
 
 __all__ = [
     "CLEAN_ID",
+    "FRONTEND_NAME_PATTERN",
     "SNR_RANGE_DB",
     "Condition",
     "ConditionEntry",
@@ -45,8 +47,12 @@ __all__ = [
 ]
 
 CLEAN_ID = "clean"
+FRONTEND_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""Front-end chain names: letters, digits, ``.``, ``_``, ``-`` (a condition run through
+chain NAME gets the id ``CONDITION+NAME``)."""
 SNR_RANGE_DB = (-10.0, 60.0)
 _NOISE_TYPES = ("white", "pink", "brown", "hum", "tone", "file", "profile")
+_FRONTEND_TYPES = ("notch", "highpass", "spectral-gate", "rnnoise", "command")
 
 
 def _noise_shorthand(value: Any) -> Any:
@@ -266,6 +272,29 @@ class Pack(StrictModel):
     run: RunSettings = Field(
         default_factory=RunSettings, description="How a run of the pack is judged as a run."
     )
+    frontend: dict[str, list[FrontEndStageSpec]] = Field(
+        default_factory=dict,
+        description="Named front-end chains (mitigations) applied after the channel, before "
+        "the recognizer: NAME: [stage, ...] with stages {type: notch, freqs_hz: [...] | "
+        "profile: NAME}, {type: highpass, cutoff_hz}, {type: spectral-gate}, {type: "
+        "rnnoise}, {type: command, argv: [...]}. Every condition, clean included, also runs "
+        "through each chain on the same items and seeds (id CONDITION+NAME), so the "
+        "comparison is paired.",
+    )
+
+    @field_validator("frontend")
+    @classmethod
+    def _frontend(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        import re
+
+        for name, stages in v.items():
+            if not re.match(FRONTEND_NAME_PATTERN, name):
+                raise ValueError(
+                    f"chain name {name!r}: use letters, digits, '.', '_' or '-' (up to 64)"
+                )
+            if not stages:
+                raise ValueError(f"chain {name!r} is empty; give at least one stage")
+        return v
 
     @field_validator("normalizer")
     @classmethod
@@ -287,6 +316,10 @@ class Condition:
     device: DeviceSpec | None = None
     channel: ChannelSpec | None = None
     reverb: ReverbSpec | None = None
+    frontend: str | None = None
+    """The front-end chain (a name in the pack's ``frontend:``) applied after the channel."""
+    base_id: str | None = None
+    """With a front end: the id of the same condition without it (its items' seeds)."""
 
     @property
     def is_clean(self) -> bool:
@@ -295,7 +328,14 @@ class Condition:
             and self.device is None
             and self.channel is None
             and (self.reverb is None)
+            and self.frontend is None
         )
+
+    @property
+    def seed_id(self) -> str:
+        """The id an item's seed derives from: without the front end, so a condition and
+        its front-end twins render the same noise draws (a paired comparison)."""
+        return self.base_id if self.base_id is not None else self.id
 
     def spec(self) -> dict[str, Any]:
         """The condition as plain JSON data (ids excluded): the cache key's part."""
@@ -303,13 +343,16 @@ class Condition:
         def dump(m: Any) -> Any:
             return None if m is None else m.model_dump(mode="json")
 
-        return {
+        out = {
             "noise": dump(self.noise),
             "snr_db": self.snr_db,
             "device": dump(self.device),
             "channel": dump(self.channel),
             "reverb": dump(self.reverb),
         }
+        if self.frontend is not None:  # only then, so keys of other conditions stay as they were
+            out["frontend"] = self.frontend
+        return out
 
     def spec_json(self) -> str:
         return json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
@@ -336,6 +379,16 @@ class Condition:
         if self.is_clean:
             return "clean"
         parts = []
+        if self.frontend is not None:
+            base = Condition(
+                id=self.seed_id,
+                noise=self.noise,
+                snr_db=self.snr_db,
+                device=self.device,
+                channel=self.channel,
+                reverb=self.reverb,
+            )
+            return f"{base.label}, through front end {self.frontend}"
         n = self.noise
         if n is not None:
             kind = {
@@ -488,13 +541,29 @@ def _expand(pack: Pack, path: Path) -> tuple[Condition, ...]:
             )
         seen[cond.id] = cond
         unique.append(cond)
-    return tuple(unique)
+    if not pack.frontend:
+        return tuple(unique)
+    # the front-end axis: each condition, then its twins through every chain (same seeds)
+    out = []
+    for cond in unique:
+        out.append(cond)
+        for name in pack.frontend:
+            twin = replace(cond, id=f"{cond.id}+{name}", frontend=name, base_id=cond.id)
+            if twin.id in seen:
+                raise ConfigError(
+                    f"{path}: condition id '{twin.id}' (condition '{cond.id}' through front "
+                    f"end '{name}') is already a condition's id; rename one of them"
+                )
+            out.append(twin)
+    return tuple(out)
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
     skip_next_tag = False
-    for part in loc:
+    for i, part in enumerate(loc):
+        if loc[0] == "frontend" and i == 3 and part in _FRONTEND_TYPES:
+            continue  # frontend.NAME[k].<type tag>
         if skip_next_tag and isinstance(part, str) and part in _NOISE_TYPES:
             skip_next_tag = False
             continue
