@@ -7,7 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import yaml
 from click.testing import CliRunner
 from plugin_backends import SLOW, install_plugin
@@ -215,3 +217,28 @@ def test_a_long_change_is_shown_where_it_differs():
     now = {**base, "backend": base["backend"].replace('"v": 1', '"v": 2')}
     (change,) = identity_changes(base, now)
     assert change == 'backend changed: ...ecoder ", "v": 1} → ...ecoder ", "v": 2}'
+
+
+def test_an_edited_noise_file_is_named(tmp_path: Path):
+    rows = demo_rows(groups=("us", "gb-rp"), per_group=2)
+    folder = tmp_path / "p"
+    folder.mkdir()
+    noise = folder / "ward.wav"
+    sf.write(noise, np.random.default_rng(0).normal(0, 0.1, 32000), 16000)
+    pack = demo_subset_pack(
+        folder,
+        rows,
+        fairness={"min_speakers": 2},
+        conditions=[{"noise": {"file": "ward.wav"}, "snr_db": 10}],
+    )
+    out = tmp_path / "run"
+    with pytest.raises(_Interrupt):
+        run_pack(
+            pack,
+            RunOptions(out=out, use_cache=False, examples_per_condition=0),
+            backend=_Echo(),
+            on_progress=_stop_after(2),
+        )
+    sf.write(noise, np.random.default_rng(1).normal(0, 0.1, 32000), 16000)  # re-recorded
+    with pytest.raises(ConfigError, match=r"what condition file-ward_snr10 uses changed"):
+        _resume(pack, out)

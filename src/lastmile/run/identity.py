@@ -5,10 +5,11 @@ folder with the one the pack, corpus and backend give now, and refuses any diffe
 naming what changed (``conditions changed: pink_snr10 → pink_snr5``, ``transcript of utt42
 changed``), so a resumed run never mixes items of two plans.
 
-The identity covers the pack's seed and conditions (their specs and the digests of the noise
-and device files they use), the render rate, the renderer's version, the normalizer, the
-grouping attribute, the backend's fingerprint, the selection of utterances, and for each
-utterance the digests of its audio, transcript, speaker and group.
+The identity covers the pack's seed and conditions (their specs and the renderer's key for
+each: the digests of the noise and device files it uses, its front-end chain), the render
+rate, the renderer's version, the normalizer, the grouping attribute, the backend's
+fingerprint, the selection of utterances, and for each utterance the digests of its audio,
+transcript, speaker and group.
 """
 
 from __future__ import annotations
@@ -145,7 +146,10 @@ def _condition_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> lis
         c for c in before if c in now and c not in spec and before[c]["files"] != now[c]["files"]
     ]
     if files:
-        out.append(f"the noise or device files of condition {_names(files)} changed")
+        out.append(
+            f"what condition {_names(files)} uses changed (its noise or device files, or its "
+            "front-end chain)"
+        )
     return out
 
 
