@@ -8,6 +8,11 @@ mismatch writes ``PACK.obtained.json``; ``--lastmile-update-baseline`` accepts t
 A baseline rests on every item being scored: results with a cell whose items failed, or with
 no scored item (a null WER), are never written, accepted or compared against; neither is a
 baseline file holding such cells. The pack's tests fail naming those cells.
+
+A baseline knows what it measured: each condition's spec, the backend's fingerprint, the
+normalizer and the seed. When they differ from this run's, the baseline is stale and the
+tests say what changed (``baseline stale: condition hum changed (snr_db 15 → 0)``) instead
+of comparing WERs measured under different conditions.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ __all__ = [
     "LastmileState",
     "compare_to_baseline",
     "make_baseline",
+    "stale_baseline",
     "unusable_cells",
 ]
 
-BASELINE_SCHEMA_VERSION = 1
+BASELINE_SCHEMA_VERSION = 2
+_ACCEPT = "accept with --lastmile-update-baseline"
 _OPTIONS = {
     # option name: (ini name, help, type)
     "asr": ("lastmile_asr", "ASR backend spec for pack tests (default: each pack's own).", str),
@@ -46,7 +53,7 @@ class PackOutcome:
     pack: Path
     summary: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
-    baseline_status: str = ""  # "written", "matched", "regressed", "updated"
+    baseline_status: str = ""  # "written", "matched", "regressed", "stale", "updated"
     problems: dict[str, list[str]] = field(default_factory=dict)  # condition or "fairness"
     error: str | None = None
 
@@ -186,9 +193,10 @@ class ConditionItem(_PackItem):
             )
         problems = out.problems.get(self.condition_id, [])
         if problems:
+            accept = "" if all(_ACCEPT in line for line in problems) else f"; {_ACCEPT}"
             raise LastmileFailure(
-                "\n".join(problems) + f"\n(obtained results: {_obtained_path(self.path).name}; "
-                "accept with --lastmile-update-baseline)"
+                "\n".join(problems)
+                + f"\n(obtained results: {_obtained_path(self.path).name}{accept})"
             )
 
 
@@ -215,12 +223,31 @@ def _obtained_path(pack: Path) -> Path:
 
 
 def make_baseline(summary: dict[str, Any]) -> dict[str, Any]:
-    """The part of a summary a baseline keeps: WER per condition × group with CI, flags."""
+    """The part of a summary a baseline keeps: WER per condition × group with CI, verdicts
+    with their gap and q, and what was measured (each condition's spec, the backend's
+    fingerprint, the normalizer, the seed)."""
     analysis = summary.get("analysis", {})
     cells: dict[str, dict[str, Any]] = {}
     flags: dict[str, Any] = {}
+    gaps: dict[str, dict[str, Any]] = {}
     for cond in analysis.get("conditions", []):
         flags[cond["id"]] = cond.get("flag")
+        if not cond.get("is_clean"):
+            gap = cond.get("disparity_pts") or {}
+            deltas = {
+                cell["group"]: (cell.get("delta_pts") or {}).get("value")
+                for cell in cond.get("groups", [])
+            }
+            gaps[cond["id"]] = {
+                "gap": gap.get("value"),
+                "ci_low": gap.get("ci_low"),
+                "ci_high": gap.get("ci_high"),
+                "q": cond.get("q_value"),
+                "worst_group": cond.get("worst_group"),
+                "worst_delta": deltas.get(cond.get("worst_group")),
+                "best_group": cond.get("best_group"),
+                "best_delta": deltas.get(cond.get("best_group")),
+            }
         for cell in cond.get("groups", []):
             wer = cell.get("wer_pct") or {}
             cells.setdefault(cond["id"], {})[cell["group"]] = {
@@ -234,12 +261,125 @@ def make_baseline(summary: dict[str, Any]) -> dict[str, Any]:
     return {
         "schema_version": BASELINE_SCHEMA_VERSION,
         "pack": run.get("pack", {}).get("name"),
+        "seed": run.get("pack", {}).get("seed"),
         "backend": run.get("backend", {}).get("fingerprint"),
         "normalizer": run.get("normalizer"),
+        "conditions": {str(c["id"]): c.get("spec") for c in run.get("conditions", []) if "id" in c},
+        "metric": analysis.get("metric"),
         "units": "WER in percent",
         "cells": cells,
         "flags": flags,
+        "gaps": gaps,
     }
+
+
+def _show(value: Any) -> str:
+    """A spec value as a pack writes it: ``15``, ``none``, ``{type: hum, fundamental_hz: 60}``."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k}: {_show(v)}" for k, v in value.items() if v is not None)
+        return "{" + inner + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value)
+
+
+def _spec_changes(before: Any, now: Any, path: str = "") -> list[str]:
+    """``["snr_db 15 → 0", "noise.fundamental_hz 60 → 50"]``: what differs, leaf by leaf."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        out: list[str] = []
+        for key in [*now, *(k for k in before if k not in now)]:
+            out += _spec_changes(before.get(key), now.get(key), f"{path}.{key}" if path else key)
+        return out
+    if before == now:
+        return []
+    return [f"{path or 'spec'} {_show(before)} → {_show(now)}"]
+
+
+def _describe_change(before: Any, now: Any) -> str:
+    """``a → b``; for fingerprints written as JSON objects, only the fields that differ."""
+
+    def parsed(value: Any) -> Any:
+        try:
+            return json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            return value
+
+    old, new = parsed(before), parsed(now)
+    if isinstance(old, dict) and isinstance(new, dict):
+        return ", ".join(_spec_changes(old, new)[:4])
+
+    def short(value: Any) -> str:
+        text = _show(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+
+    return f"{short(before)} → {short(now)}"
+
+
+def stale_baseline(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[str]]:
+    """Why ``before`` no longer measures what ``after`` does, per condition (and
+    ``fairness``): another backend, normalizer or seed makes every condition stale; a
+    condition whose spec changed under the same id is stale alone. Empty when it is current."""
+    whole = []
+    for key, what in (("backend", "the backend"), ("normalizer", "the normalizer"),
+                      ("seed", "the seed")):  # fmt: skip
+        if before.get(key) != after.get(key):
+            whole.append(f"{what} changed ({_describe_change(before.get(key), after.get(key))})")
+    problems: dict[str, list[str]] = {}
+    if whole:
+        text = f"baseline stale: {'; '.join(whole)}; {_ACCEPT}"
+        for cond in [*after["cells"], "fairness"]:
+            problems[cond] = [text]
+        return problems
+    old_specs = before.get("conditions") or {}
+    for cond, spec in (after.get("conditions") or {}).items():
+        if cond not in old_specs or cond not in before.get("cells", {}):
+            continue  # a new condition: compare_to_baseline says so
+        changes = _spec_changes(old_specs[cond], spec)
+        if changes:
+            shown = ", ".join(changes[:4]) + (
+                f", and {len(changes) - 4} more" if len(changes) > 4 else ""
+            )
+            text = f"baseline stale: condition {cond} changed ({shown}); {_ACCEPT}"
+            problems.setdefault(cond, []).append(text)
+            problems.setdefault("fairness", []).append(text)
+    return problems
+
+
+def _newly_flagged(cond: str, before: dict[str, Any], after: dict[str, Any]) -> str:
+    """``hum: newly flagged uneven (was inconclusive): caribbean loses 43.8 WER points, us
+    19.4; gap U 24.3 (95% CI 6.4–42.2), q 0.011 (baseline: gap 4.1, q 0.3)``."""
+    old_flag = before.get("flags", {}).get(cond)
+    text = f"{cond}: newly flagged uneven (was {old_flag or 'absent'})"
+    now = (after.get("gaps") or {}).get(cond) or {}
+    if now.get("gap") is None:
+        return text
+    absolute = after.get("metric", "absolute") == "absolute"
+
+    def loss(value: Any) -> str:
+        if value is None:
+            return "?"
+        return f"{value:.1f}" if absolute else f"{value * 100:.0f}%"
+
+    unit = " WER points" if absolute else " (relative)"
+    text += (
+        f": {now.get('worst_group')} loses {loss(now.get('worst_delta'))}{unit}, "
+        f"{now.get('best_group')} {loss(now.get('best_delta'))}; gap U {now['gap']:.1f}"
+    )
+    if now.get("ci_low") is not None and now.get("ci_high") is not None:
+        text += f" (95% CI {now['ci_low']:.1f} to {now['ci_high']:.1f})"
+    if now.get("q") is not None:
+        text += f", q {now['q']:.2g}"
+    old = (before.get("gaps") or {}).get(cond) or {}
+    if old.get("gap") is not None:
+        text += f" (baseline: gap {old['gap']:.1f}"
+        text += f", q {old['q']:.2g})" if old.get("q") is not None else ")"
+    return text
 
 
 def unusable_cells(baseline: dict[str, Any]) -> list[str]:
@@ -277,10 +417,17 @@ def _refusal(what: str, cells: list[str], fix: str) -> str:
 def compare_to_baseline(
     before: dict[str, Any], after: dict[str, Any], *, tolerance_pts: float
 ) -> dict[str, list[str]]:
-    """Problems per condition (and ``fairness``): a WER rise beyond ``tolerance_pts`` that the
-    current CI also excludes, a newly flagged condition, a condition or group gone missing."""
-    problems: dict[str, list[str]] = {}
+    """Problems per condition (and ``fairness``): a stale baseline (see
+    :func:`stale_baseline`; its conditions are not compared), a WER rise beyond
+    ``tolerance_pts`` that the current CI also excludes, a newly flagged condition (with its
+    gap, q and groups), a condition or group gone missing."""
+    problems = stale_baseline(before, after)
+    if "fairness" in problems and all(c in problems for c in after["cells"]):
+        return problems  # nothing is comparable
+    stale = set(problems) - {"fairness"}
     for cond, groups in after["cells"].items():
+        if cond in stale:
+            continue
         old_groups = before.get("cells", {}).get(cond)
         if old_groups is None:
             problems.setdefault(cond, []).append(
@@ -315,8 +462,8 @@ def compare_to_baseline(
             problems.setdefault(cond, []).append(f"{cond}: in the baseline but not in this run")
     for cond, flag in after.get("flags", {}).items():
         old_flag = before.get("flags", {}).get(cond)
-        if flag == "uneven" and old_flag != "uneven":
-            text = f"{cond}: newly flagged uneven (was {old_flag or 'absent'})"
+        if flag == "uneven" and old_flag != "uneven" and cond not in stale:
+            text = _newly_flagged(cond, before, after)
             problems.setdefault(cond, []).append(text)
             problems.setdefault("fairness", []).append(text)
     return problems
@@ -381,9 +528,15 @@ def _run_and_compare(config: pytest.Config, pack: Path) -> PackOutcome:
         return out
     if not isinstance(before, dict) or before.get("schema_version") != BASELINE_SCHEMA_VERSION:
         version = before.get("schema_version") if isinstance(before, dict) else None
+        why = (
+            " (written by an earlier lastmile: it does not record the conditions' specs or "
+            "the backend, so what it measured is unknown)"
+            if version == 1
+            else ""
+        )
         out.error = (
             f"{baseline_file}: schema_version {version!r} is not "
-            f"{BASELINE_SCHEMA_VERSION}; regenerate it with --lastmile-update-baseline"
+            f"{BASELINE_SCHEMA_VERSION}{why}; regenerate it with --lastmile-update-baseline"
         )
         return out
     bad = unusable_cells(before)
@@ -398,7 +551,9 @@ def _run_and_compare(config: pytest.Config, pack: Path) -> PackOutcome:
     out.problems = compare_to_baseline(before, obtained, tolerance_pts=tolerance)
     if out.problems:
         _obtained_path(pack).write_text(json.dumps(obtained, indent=2, sort_keys=True) + "\n")
-        out.baseline_status = "regressed"
+        lines = [line for found in out.problems.values() for line in found]
+        stale = all(line.startswith("baseline stale:") for line in lines)
+        out.baseline_status = "stale" if stale else "regressed"
     else:
         out.baseline_status = "matched"
     return out

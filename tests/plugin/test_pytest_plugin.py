@@ -236,3 +236,130 @@ def test_unusable_cells_names_each_problem():
         "clean / uk: no WER",
         "hum / us: 4 of 4 items failed, no scored item, no WER",
     ]
+
+
+# --- a baseline knows what it measured ----------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+def test_a_changed_condition_or_backend_makes_the_baseline_stale(pytester: pytest.Pytester):
+    rows = demo_rows(groups=("us", "caribbean"), per_group=2)
+    fields = {
+        "name": "stale",
+        "seed": 3,
+        "fairness": {"n_bootstrap": 200, "n_permutations": 199, "min_speakers": 2},
+    }
+    hum = {"id": "hum", "noise": {"type": "hum", "fundamental_hz": 60}}
+    pack = demo_subset_pack(
+        pytester.path / "scenarios", rows, conditions=[{**hum, "snr_db": 15}], **fields
+    )
+    baseline = pack.with_name("pack.baseline.json")
+    steady = _recognizer(pytester, fail_duration_s=0)
+    pytester.runpytest("--lastmile", str(pack), "--lastmile-asr", steady)
+    written = json.loads(baseline.read_text())
+    assert written["schema_version"] == 2
+    assert written["conditions"]["hum"]["snr_db"] == 15
+    assert written["conditions"]["hum"]["noise"]["fundamental_hz"] == 60
+    assert '"command"' in written["backend"] and "asr.py" in written["backend"]
+    # the same id, another SNR: stale, not a WER comparison across different conditions
+    demo_subset_pack(pytester.path / "scenarios", rows, conditions=[{**hum, "snr_db": 0}], **fields)
+    result = pytester.runpytest("--lastmile", str(pack), "--lastmile-asr", steady)
+    result.assert_outcomes(passed=1, failed=2)  # clean still matches; hum and fairness stale
+    result.stdout.fnmatch_lines(
+        [
+            "*baseline stale: condition hum changed (snr_db 15 → 0); "
+            "accept with --lastmile-update-baseline",
+            "*pack.yaml: baseline stale;*",
+        ]
+    )
+    assert "WER rose" not in result.stdout.str()
+    # another backend (the recognizer's command line differs): every test is stale
+    other = _recognizer(pytester, fail_duration_s=99)
+    result = pytester.runpytest("--lastmile", str(pack), "--lastmile-asr", other)
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        ["*baseline stale: the backend changed (command *0* → *99*); accept with --lastmile-*"]
+    )
+    # accepted, the new baseline records the new spec and backend, and matches
+    result = pytester.runpytest(
+        "--lastmile", str(pack), "--lastmile-asr", other, "--lastmile-update-baseline"
+    )
+    result.assert_outcomes(passed=3)
+    accepted = json.loads(baseline.read_text())
+    assert accepted["conditions"]["hum"]["snr_db"] == 0 and "99" in accepted["backend"]
+    result = pytester.runpytest("--lastmile", str(pack), "--lastmile-asr", other)
+    result.assert_outcomes(passed=3)
+
+
+def test_a_version_1_baseline_says_what_it_lacks(pytester: pytest.Pytester, pack: Path):
+    baseline = pack.with_name("pack.baseline.json")
+    steady = _recognizer(pytester, fail_duration_s=0)
+    pytester.runpytest("--lastmile", str(pack), "--lastmile-asr", steady)
+    data = json.loads(baseline.read_text())
+    for key in ("conditions", "seed", "gaps", "metric"):
+        del data[key]
+    baseline.write_text(json.dumps({**data, "schema_version": 1}))
+    result = pytester.runpytest("--lastmile", str(pack), "--lastmile-asr", steady)
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        ["*schema_version 1 is not 2 (written by an earlier lastmile: it does not record the "
+         "conditions' specs or the backend*; regenerate it with --lastmile-update-baseline"]
+    )  # fmt: skip
+
+
+def _baseline(**overrides):
+    cell = {"wer": 20.0, "ci_low": 15.0, "ci_high": 25.0, "n_items": 12, "n_failed": 0}
+    data = {
+        "schema_version": 2,
+        "seed": 3,
+        "backend": '{"backend": "faster-whisper", "beam_size": 1}',
+        "normalizer": "default",
+        "metric": "absolute",
+        "conditions": {
+            "clean": {"noise": None, "snr_db": None},
+            "hum": {"noise": {"type": "hum", "fundamental_hz": 60.0}, "snr_db": 10.0},
+        },
+        "cells": {c: {"us": dict(cell), "caribbean": dict(cell)} for c in ("clean", "hum")},
+        "flags": {"clean": None, "hum": "inconclusive"},
+        "gaps": {"hum": {"gap": 4.1, "q": 0.3, "worst_group": "us", "best_group": "caribbean"}},
+    }
+    data.update(overrides)
+    return data
+
+
+def test_stale_specs_name_each_changed_field():
+    from lastmile.pytest_plugin import compare_to_baseline
+
+    before = _baseline()
+    specs = {"clean": before["conditions"]["clean"],
+             "hum": {"noise": {"type": "hum", "fundamental_hz": 50.0}, "snr_db": 0.0}}  # fmt: skip
+    problems = compare_to_baseline(before, _baseline(conditions=specs), tolerance_pts=2)
+    assert problems["hum"] == [
+        "baseline stale: condition hum changed (noise.fundamental_hz 60 → 50, snr_db 10 → 0); "
+        "accept with --lastmile-update-baseline"
+    ]
+    assert "clean" not in problems and problems["fairness"] == problems["hum"]
+    # the backend's parameters: the field that changed, for every test of the pack
+    other = '{"backend": "faster-whisper", "beam_size": 5}'
+    problems = compare_to_baseline(before, _baseline(backend=other), tolerance_pts=2)
+    assert set(problems) == {"clean", "hum", "fairness"}
+    assert problems["clean"] == [
+        "baseline stale: the backend changed (beam_size 1 → 5); "
+        "accept with --lastmile-update-baseline"
+    ]
+    assert compare_to_baseline(before, _baseline(), tolerance_pts=2) == {}
+
+
+def test_newly_flagged_names_the_gap_q_and_groups():
+    from lastmile.pytest_plugin import compare_to_baseline
+
+    gap = {"gap": 24.3, "ci_low": 6.4, "ci_high": 42.2, "q": 0.011}
+    groups = {"worst_group": "caribbean", "worst_delta": 43.8, "best_group": "us",
+              "best_delta": 19.5}  # fmt: skip
+    after = _baseline(flags={"clean": None, "hum": "uneven"}, gaps={"hum": {**gap, **groups}})
+    problems = compare_to_baseline(_baseline(), after, tolerance_pts=2)
+    text = (
+        "hum: newly flagged uneven (was inconclusive): caribbean loses 43.8 WER points, us "
+        "19.5; gap U 24.3 (95% CI 6.4 to 42.2), q 0.011 (baseline: gap 4.1, q 0.3)"
+    )
+    assert problems == {"hum": [text], "fairness": [text]}
