@@ -5,6 +5,7 @@ See shared DESIGN, "Analysis", for the definitions. Entry point: :func:`analyze`
 
 from lastmile.analysis.analyze import analyze, analyze_table
 from lastmile.analysis.counts import REQUIRED_ITEM_KEYS, CountTable, count_table
+from lastmile.analysis.mitigation import MitigationReport, analyze_mitigation
 from lastmile.analysis.planning import PlanResult, plan_speakers
 from lastmile.analysis.result import (
     FLAGS,
@@ -30,10 +31,12 @@ __all__ = [
     "FairnessSettings",
     "Flag",
     "Metric",
+    "MitigationReport",
     "PairGap",
     "PlanResult",
     "Totals",
     "analyze",
+    "analyze_mitigation",
     "analyze_table",
     "benjamini_hochberg",
     "count_table",
