@@ -15,7 +15,7 @@ from ._factory import write_run
 @pytest.fixture(scope="module")
 def built_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """An uneven run folder (caribbean degrades far more) with every report written."""
-    folder = write_run(tmp_path_factory.mktemp("runs") / "uneven")
+    folder = write_run(tmp_path_factory.mktemp("runs") / "uneven", n_speakers=8)
     summary = build_summary(folder)
     write_reports(folder, summary=summary)
     return folder, summary

@@ -8,7 +8,7 @@ from ._factory import run_meta, write_run
 
 
 def test_report_rebuilds_and_exits_1_when_flagged(tmp_path):
-    folder = write_run(tmp_path / "r")
+    folder = write_run(tmp_path / "r", n_speakers=8)  # 4 speakers x 3 utterances: inconclusive
     result = CliRunner().invoke(command, [str(folder)], catch_exceptions=False)
     assert result.exit_code == 1, result.output
     assert "uneven" in result.output
@@ -18,7 +18,7 @@ def test_report_rebuilds_and_exits_1_when_flagged(tmp_path):
 
 
 def test_report_json_and_no_html(tmp_path):
-    folder = write_run(tmp_path / "r", examples=False)
+    folder = write_run(tmp_path / "r", examples=False, n_speakers=8)
     result = CliRunner().invoke(
         command, [str(folder), "--json", "--no-html", "--no-md"], catch_exceptions=False
     )

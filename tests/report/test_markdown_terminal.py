@@ -15,7 +15,7 @@ def test_markdown_has_headline_findings_and_table(built_run):
     folder, summary = built_run
     text = (folder / "summary.md").read_text(encoding="utf-8")
     assert text == render_markdown(summary)
-    assert "**1 of 2 degraded conditions are uneven across groups.**" in text
+    assert "**2 of 2 degraded conditions are uneven across groups.**" in text
     assert "| Condition | Verdict | Gap U (95% CI) | q | caribbean | scottish | us |" in text
     row = next(line for line in text.splitlines() if line.startswith("| hum 60 Hz at 0 dB SNR |"))
     assert "❌ uneven" in row

@@ -65,7 +65,7 @@ def _register() -> None:
 
     for cmd in (demo_command, run_command, validate_command, schema_command, render_command):
         cli.add_command(cmd)
-    for module in ("asr", "cache", "report", "capture", "profiles", "pack", "init"):
+    for module in ("asr", "cache", "report", "capture", "profiles", "pack", "init", "power"):
         mod = importlib.import_module(f"lastmile.cli.{module}")
         cli.add_command(mod.command)
 

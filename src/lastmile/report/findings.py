@@ -125,7 +125,11 @@ def findings(summary: Mapping[str, Any]) -> list[str]:
     settings = analysis["settings"]
     relative = analysis["metric"] == "relative"
     level_pct = f"{settings['ci_level'] * 100:g}%"
-    threshold = settings["threshold_pts"]
+    threshold = (
+        settings["threshold_pts"]
+        if settings.get("threshold_pts") is not None
+        else settings["threshold_rel"] * 100.0  # metric relative: a ratio, shown in points
+    )
     unit = "points of relative change" if relative else "WER points"
     group_by = str(run.get("group_by") or "group")
     conditions = [c for c in analysis["conditions"] if not c["is_clean"]]

@@ -16,6 +16,7 @@ from lastmile.report.findings import (
     fmt_ci,
     is_worst,
 )
+from lastmile.report.mitigation import mitigation_markdown
 
 __all__ = ["headline", "render_markdown"]
 
@@ -137,6 +138,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
                 + (f" {FAILED_MARK}" if cell["n_failed"] else "")
                 + f" | {delta} |"
             )
+    lines += mitigation_markdown(summary, escape=_md)
     backend = run.get("backend") or {}
     seed = (run.get("pack") or {}).get("seed", "?")
     lines += [
@@ -145,7 +147,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         "",
         f"Backend {_code(backend.get('fingerprint', backend.get('name', '?')))}, normalizer "
         f"{_code(run.get('normalizer', '?'))}, seed {_md(seed)}, "
-        f"metric {analysis['metric']}, threshold {analysis['settings']['threshold_pts']:g}, "
+        f"metric {analysis['metric']}, threshold "
+        f"{analysis['settings'].get('threshold_pts') or analysis['settings']['threshold_rel']}, "
         f"FDR α {analysis['settings']['alpha']:g}.",
         "",
     ]
