@@ -73,10 +73,12 @@ class FakeService:
         self.fail_frames: set[int] = set()  # jobs over audio of these lengths fail
         self.never_finish = False
         self.refuse: dict[str, str] = {}  # operation -> error code answered
+        self.slow_down = 0  # S3 uploads answered 503 SlowDown (botocore retries them)
         self._lock = threading.Lock()
         events = session.events
         events.register("provide-client-params.*.*", self._record)
         events.register("before-call.*.*", self._refuse)
+        events.register_first("before-send.s3.PutObject", self._throttle)
         for op in ("GetTranscriptionJob", "GetMedicalTranscriptionJob"):
             events.register(f"after-call.transcribe.{op}", self._complete)
         for op in ("StartTranscriptionJob", "StartMedicalTranscriptionJob"):
@@ -97,6 +99,19 @@ class FakeService:
 
         response = AWSResponse("https://example.invalid", 403, {}, None)
         return response, {"Error": {"Code": code, "Message": f"{code} (injected)"}}
+
+    def _throttle(self, **_: Any) -> Any:
+        with self._lock:
+            if self.slow_down <= 0:
+                return None
+            self.slow_down -= 1
+        from botocore.awsrequest import AWSResponse
+
+        class Raw:
+            def stream(self, **_: Any):
+                yield b"<Error><Code>SlowDown</Code><Message>slow down (injected)</Message></Error>"
+
+        return AWSResponse("https://example.invalid", 503, {}, Raw())
 
     def _started(self, parsed: dict[str, Any], **_: Any) -> None:
         with self._lock:
@@ -216,8 +231,34 @@ def test_a_failed_job_fails_its_item_only_and_is_cleaned_up(service: FakeService
     assert [o.text for o in outcomes] == [f"n{RATE // 2} r{RATE}", None, f"n{RATE} r{RATE}"]
     assert "item1" in outcomes[1].error and "too short (injected)" in outcomes[1].error
     assert service.leftovers() == []
+    # transcribe(): the failure is raised, and when the engine then retries the batch's items
+    # one by one, those that succeeded are not sent (and billed) again
+    backend = _backend(service, concurrency=3)
+    clips = _clips(0.5, 0.75, 1.0)
     with pytest.raises(BackendError, match="too short"):
-        _backend(service).transcribe(_clips(0.75))
+        backend.transcribe(clips)
+    started = service.calls["StartTranscriptionJob"]
+    assert backend.transcribe([clips[2]]) == [f"n{RATE} r{RATE}"]
+    assert backend.transcribe([clips[0]]) == [f"n{RATE // 2} r{RATE}"]
+    assert service.calls["StartTranscriptionJob"] == started
+    with pytest.raises(BackendError, match="too short"):
+        backend.transcribe([clips[1]])
+    assert service.calls["StartTranscriptionJob"] == started + 1
+    # held once: the same audio later is a new job
+    backend.transcribe([clips[0]])
+    assert service.calls["StartTranscriptionJob"] == started + 2
+    assert service.leftovers() == []
+
+
+@pytest.mark.timeout(60)
+def test_throttled_calls_are_retried_and_counted(service: FakeService):
+    service.slow_down = 2
+    (outcome,) = _backend(service, max_retries=3).transcribe_detailed(_clips(0.5))
+    assert outcome.text == f"n{RATE // 2} r{RATE}" and outcome.retries == 2
+    service.slow_down = 5
+    (outcome,) = _backend(service, max_retries=1).transcribe_detailed(_clips(0.5))
+    assert outcome.text is None and "SlowDown" in outcome.error and outcome.retries == 1
+    assert service.leftovers() == []
 
 
 @pytest.mark.timeout(60)
@@ -236,12 +277,12 @@ def test_polling_backs_off_and_gives_up_at_max_wait(service: FakeService):
 
 @pytest.mark.timeout(60)
 def test_refusals_stop_the_run_with_one_message(service: FakeService):
-    with pytest.raises(FatalBackendError, match="NoSuchBucket"):
+    with pytest.raises(FatalBackendError, match=r"^aws-transcribe: item0: upload .*NoSuchBucket"):
         AWSTranscribeBackend("s3://no-such-bucket-here/x", session=service.session).transcribe(
             _clips(0.5)
         )
     service.refuse = {"PutObject": "AccessDenied"}
-    with pytest.raises(FatalBackendError, match=r"access denied.*s3://lastmile-test/runs/a/"):
+    with pytest.raises(FatalBackendError, match=r"^aws-transcribe: item\d: upload .*access denied"):
         _backend(service, concurrency=4).transcribe_detailed(_clips(0.5, 0.5, 0.5))
     service.refuse = {"StartTranscriptionJob": "AccessDeniedException"}
     with pytest.raises(FatalBackendError, match="AccessDeniedException"):

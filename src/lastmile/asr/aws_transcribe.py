@@ -26,6 +26,7 @@ per-minute prices (``lastmile run PACK --dry-run`` prints it before anything is 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -279,6 +280,11 @@ class AWSTranscribeBackend:
         self.region = values["region"] or self._default_region()
         self._clients: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
+        self._item = threading.local()  # the retries of the item decoded on each thread
+        # transcripts of items that succeeded in a batch that failed, by audio digest: the
+        # engine then retries the batch's items one by one, and those are not sent (and
+        # billed) again
+        self._held: dict[str, str] = {}
 
     def _default_region(self) -> str:
         problem = _missing_extra()
@@ -344,7 +350,10 @@ class AWSTranscribeBackend:
 
                 config = Config(
                     region_name=self.region,
-                    retries={"mode": "standard", "max_attempts": self.params["max_retries"] + 1},
+                    retries={
+                        "mode": "standard",
+                        "total_max_attempts": self.params["max_retries"] + 1,
+                    },
                     max_pool_connections=max(10, self.concurrency),
                     user_agent_extra="lastmile",
                 )
@@ -368,8 +377,9 @@ class AWSTranscribeBackend:
         )
 
         try:
-            return func(**kwargs)
+            result = func(**kwargs)
         except ClientError as exc:
+            self._count_retries(exc.response)
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
             message = str(error.get("Message", "")) or str(exc)
@@ -391,6 +401,14 @@ class AWSTranscribeBackend:
             ) from None
         except BotoCoreError as exc:
             raise BackendError(f"aws-transcribe: {what}: {type(exc).__name__}: {exc}") from None
+        self._count_retries(result)
+        return result
+
+    def _count_retries(self, response: Any) -> None:
+        """Add botocore's retries of one call (throttling, 5xx, dropped connections) to the
+        item decoded on this thread."""
+        meta = response.get("ResponseMetadata", {}) if isinstance(response, dict) else {}
+        self._item.retries = getattr(self._item, "retries", 0) + int(meta.get("RetryAttempts", 0))
 
     def _one(self, wav: bytes, label: str) -> tuple[str, float]:
         """Upload, start, poll, read, clean up; the transcript and the time it took."""
@@ -403,17 +421,23 @@ class AWSTranscribeBackend:
         leftovers: list[tuple[str, Any, dict[str, Any]]] = []
         failure: BaseException | None = None
         try:
-            self._call(
-                f"{label}: upload s3://{self.bucket}/{audio_key}",
-                s3.put_object,
-                Bucket=self.bucket,
-                Key=audio_key,
-                Body=wav,
-                ContentType="audio/wav",
-            )
+            # deleted even when the upload seems to fail: a dropped or refused attempt may
+            # have stored it (deleting a missing key is no error in S3)
             leftovers.append(
                 ("delete the upload", s3.delete_object, {"Bucket": self.bucket, "Key": audio_key})
             )
+            try:
+                self._call(
+                    f"{label}: upload s3://{self.bucket}/{audio_key}",
+                    s3.put_object,
+                    Bucket=self.bucket,
+                    Key=audio_key,
+                    Body=wav,
+                    ContentType="audio/wav",
+                )
+            except FatalBackendError:
+                leftovers.clear()  # refused (access, bucket): nothing was stored
+                raise
             leftovers.append(
                 ("delete the transcript", s3.delete_object, {"Bucket": self.bucket, "Key": out_key})
             )
@@ -543,13 +567,14 @@ class AWSTranscribeBackend:
         self._aws()  # a missing extra or region fails here, once
 
         def one(index: int) -> _Outcome:
+            self._item.retries = 0
             try:
                 text, latency = self._one(wavs[index], f"item{index}")
-                return _Outcome(text, None, latency, 0)
+                return _Outcome(text, None, latency, self._item.retries)
             except FatalBackendError:
                 raise
             except BackendError as exc:
-                return _Outcome(None, str(exc), None, 0)
+                return _Outcome(None, str(exc), None, self._item.retries)
 
         workers = min(self.concurrency, len(wavs))
         if workers == 1:
@@ -558,11 +583,22 @@ class AWSTranscribeBackend:
             return list(pool.map(one, range(len(wavs))))
 
     def transcribe(self, batch: Sequence[np.ndarray]) -> list[str]:
-        outcomes = self.transcribe_detailed(batch)
-        for outcome in outcomes:
-            if outcome.error is not None:
-                raise BackendError(outcome.error)
-        return [o.text or "" for o in outcomes]
+        """One transcript per item; BackendError naming the first failure. The transcripts
+        of the batch's other items are held, so that a retry of those items alone returns
+        them without a new job."""
+        digests = [hashlib.sha256(_wav_bytes(a, self.sample_rate)).hexdigest() for a in batch]
+        with self._lock:
+            held = {d: self._held.pop(d) for d in digests if d in self._held}
+        todo = [i for i, d in enumerate(digests) if d not in held]
+        outcomes = self.transcribe_detailed([batch[i] for i in todo])
+        texts = {digests[i]: o.text for i, o in zip(todo, outcomes, strict=True) if o.error is None}
+        failed = [o.error for o in outcomes if o.error is not None]
+        if failed:
+            with self._lock:
+                self._held = {d: t or "" for d, t in texts.items()}
+            raise BackendError(failed[0])
+        texts.update(held)
+        return [texts[d] or "" for d in digests]
 
 
 def _missing_extra() -> str | None:
