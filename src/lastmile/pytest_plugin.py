@@ -590,9 +590,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             continue
         conds = out.summary.get("analysis", {}).get("conditions", [])
         flagged = [c["id"] for c in conds if c.get("flag") == "uneven"]
+        verdicts = [c.get("flag") for c in conds if c.get("flag")]
+        counts = ", ".join(
+            f"{verdicts.count(v)} {v}"
+            for v in ("even", "inconclusive", "insufficient-data")
+            if verdicts.count(v)
+        )
         n_prob = sum(len(v) for k, v in out.problems.items() if k != "fairness")
         terminalreporter.write_line(
             f"{pack.name}: baseline {out.baseline_status}; {len(conds)} conditions; "
-            f"{n_prob} regression(s); flagged uneven: {', '.join(flagged) or 'none'}; "
-            f"run folder {out.run_dir}"
+            f"{n_prob} regression(s); flagged uneven: {', '.join(flagged) or 'none'}"
+            f"{'; ' + counts if counts else ''}; run folder {out.run_dir}"
         )
