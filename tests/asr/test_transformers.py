@@ -333,3 +333,48 @@ def test_a_missing_gpu_stops_the_run_with_one_message(ctc_dir: Path):
     backend = build_backend(_spec(ctc_dir, device="cuda:99"))
     with pytest.raises(FatalBackendError, match="no such CUDA device"):
         backend.transcribe([np.zeros(RATE, dtype=np.float32)])
+
+
+@pytest.mark.timeout(180)
+def test_whisper_language_prompt_and_token_cap(whisper_dir: Path, tmp_path: Path):
+    """``language`` reaches a multilingual model's prompt (an English-only model is given
+    none), and ``max_tokens_per_s`` bounds the generated tokens (greedy: a prefix)."""
+    from transformers import GenerationConfig
+
+    clip = _clips(6)[:1]
+    multi = Path(shutil.copytree(whisper_dir, tmp_path / "multi"))
+    gen = GenerationConfig.from_pretrained(multi)
+    gen.is_multilingual = True
+    gen.lang_to_id = {"<|en|>": 50258, "<|de|>": 50260}
+    gen.task_to_id = {"translate": 50357, "transcribe": 50358}
+    gen.save_pretrained(multi)
+    en = build_backend(_spec(multi, language="en", max_tokens_per_s=2)).transcribe(clip)
+    de = build_backend(_spec(multi, language="de", max_tokens_per_s=2)).transcribe(clip)
+    assert en != de
+    english_only = build_backend(_spec(whisper_dir, max_tokens_per_s=2)).transcribe(clip)
+    assert (
+        build_backend(_spec(whisper_dir, language="de", max_tokens_per_s=2)).transcribe(clip)
+        == english_only
+    )
+    # 1 s of audio: at most 1 x 1 + 10 = 11 tokens against 20 + 10 = 30
+    short = build_backend(_spec(whisper_dir, max_tokens_per_s=1)).transcribe(clip)[0]
+    longer = build_backend(_spec(whisper_dir, max_tokens_per_s=20)).transcribe(clip)[0]
+    assert longer.startswith(short) and len(longer) > len(short)
+
+
+def test_batches_never_pad_one_item_for_another(ctc_dir: Path, whisper_dir: Path):
+    lengths = [16000, 8000, 16000, 16000, 8000, 40 * 16000]
+    audios = [np.zeros(n, dtype=np.float32) for n in lengths]
+    ctc = TransformersBackend(ctc_dir, batch_size=2)
+    assert ctc._groups(audios) == [[0, 2], [3], [1, 4], [5]]
+    whisper = TransformersBackend(whisper_dir, batch_size=8, max_tokens_per_s=2)
+    # short items share Whisper's 30 s window; equal token caps decode together, and an
+    # item past 30 s is decoded alone (long-form)
+    assert whisper._groups(audios) == [[0, 2, 3], [1, 4], [5]]
+
+
+def test_dtype_is_applied_to_the_model(ctc_dir: Path):
+    backend = TransformersBackend(ctc_dir, dtype="bfloat16")
+    model, _features, _tokenizer = backend._load()
+    assert model.dtype == torch.bfloat16 and model.device.type == "cpu"
+    assert all(backend.transcribe(_clips(1)[:2]))
