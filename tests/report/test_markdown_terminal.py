@@ -100,3 +100,29 @@ def test_cli_respects_columns_off_a_terminal(built_run, columns):
     _check_layout(table, summary, columns)
     longest = max(len(line) for line in table.splitlines())
     assert longest > 80 if columns == 120 else longest <= 80  # the width is used, not fixed
+
+
+def test_markdown_renders_literally_without_html_entities(tmp_path):
+    """summary.md through a CommonMark renderer with GitHub's tables: what a reader sees is
+    the names and the backend fingerprint as written; the file holds no HTML entity."""
+    import html
+
+    from markdown_it import MarkdownIt
+
+    fingerprint = '{"backend": "faster-whisper", "model": "tiny.en", "beam_size": 1}'
+    meta = run_meta(
+        backend={"spec": "faster-whisper", "name": "faster-whisper", "fingerprint": fingerprint}
+    )
+    groups = ("<b>r&b</b>", "a & b", "us")
+    folder = write_run(tmp_path / "r", meta=meta, groups=groups, examples=False)
+    md = render_markdown(build_summary(folder))
+    assert not re.search(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", md, re.I), "an HTML entity"
+    page = MarkdownIt("commonmark").enable("table").render(md)
+    assert "<b>" not in page  # no HTML from a group name
+    shown = html.unescape(re.sub(r"<[^>]+>", "", page))  # the text a reader sees
+    assert fingerprint in shown
+    for group in groups:
+        assert group in shown, group
+    header = next(line for line in page.splitlines() if "<th>" in line or "<thead>" in line)
+    assert header
+    assert page.count("<table>") == 2  # both tables parse as tables

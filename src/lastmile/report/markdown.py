@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -28,16 +27,19 @@ _FLAG_MARK = {
 }
 
 
-# Markdown (GitHub's, with its $math$) gives these a meaning; a backslash makes each literal.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
+# Markdown (GitHub's, with its $math$ and inline HTML) gives these a meaning; a backslash
+# makes each literal (no HTML entities: they would show as typed inside code and in some
+# renderers).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$<>&])")
 _TICKS = re.compile(r"`+")
 
 
 def _md(text: object) -> str:
     """Text shown literally in Markdown, also inside a table cell: Markdown punctuation
-    (emphasis, links, code, math, pipes) backslash-escaped, HTML escaped, newlines folded."""
+    (emphasis, links, code, math, pipes, HTML's ``<``, ``>`` and ``&``) backslash-escaped,
+    newlines folded."""
     escaped = _MD_SPECIAL.sub(r"\\\1", str(text))
-    return html.escape(escaped, quote=False).replace("\r", " ").replace("\n", " ")
+    return escaped.replace("\r", " ").replace("\n", " ")
 
 
 def _code(text: object) -> str:

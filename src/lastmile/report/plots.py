@@ -1,5 +1,7 @@
 """Plots as PNG bytes (matplotlib, Agg canvas, no pyplot state): WER vs SNR per group for
-each noise setup, and a condition × group heatmap of Δ."""
+each noise setup drawn at two or more SNRs, WER per group for the other conditions as
+categories (a condition at a single SNR, or with no noise), a condition × group heatmap of
+Δ, and clean-versus-degraded spectrograms of the listening examples."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+import textwrap
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -19,10 +22,19 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from lastmile.report.findings import FAILED_MARK, condition_info
 
-__all__ = ["FigureStore", "Plot", "delta_heatmap", "report_plots", "snr_curves"]
+__all__ = [
+    "FigureStore",
+    "Plot",
+    "condition_points",
+    "delta_heatmap",
+    "report_plots",
+    "snr_curves",
+    "spectrogram_pair",
+]
 
 # part of the figure cache key: raise it when the drawing code changes
-PLOTS_VERSION = "2"
+PLOTS_VERSION = "3"
+_TITLE_CHARS = 64  # a title wraps at this many characters (a 6.4 in wide figure holds ~70)
 
 _SNR_TEXT = re.compile(r"\s*at\s+-?\d+(?:\.\d+)?\s*dB SNR", re.IGNORECASE)
 _DPI = 110
@@ -77,7 +89,7 @@ def report_plots(
         kept = json.loads(data)
         heat = None if kept["heatmap"] is None else _row_plot(kept["heatmap"])
         return [_row_plot(row) for row in kept["curves"]], heat
-    curves = snr_curves(summary)
+    curves = snr_curves(summary) + condition_points(summary)
     heat = delta_heatmap(summary)
     if store is not None:
         kept = {
@@ -139,7 +151,21 @@ def _colors(groups: list[str]) -> dict[str, Any]:
     return {g: cmap(k % cmap.N) for k, g in enumerate(groups)}
 
 
-def _series(summary: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def _wrapped(text: str, width: int = _TITLE_CHARS) -> str:
+    """``text`` on as many lines as it needs at ``width`` characters (titles never clipped)."""
+    return "\n".join(textwrap.wrap(text, width=width, break_on_hyphens=False)) or text
+
+
+def _zero_visible(ax: Any) -> None:
+    """WER axis from a little below 0, ticks from 0: a 0 % point shows whole, not half hidden
+    under the axis."""
+    top = max(ax.get_ylim()[1], 1.0)
+    ax.set_ylim(bottom=-0.04 * top, top=top)
+    ticks = [t for t in ax.get_yticks() if 0 <= t <= top]
+    ax.set_yticks(ticks)
+
+
+def _all_series(summary: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Conditions with an SNR grouped by everything but the SNR (one curve set each)."""
     info = condition_info(summary.get("run", {}))
     out: dict[str, list[dict[str, Any]]] = {}
@@ -155,6 +181,11 @@ def _series(summary: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
             key = str(meta.get("noise_family", cond["id"]))
         out.setdefault(key, []).append({"cond": cond, "snr_db": float(snr), "meta": meta})
     return out
+
+
+def _series(summary: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The noise setups drawn at two SNRs or more: those make a curve."""
+    return {k: v for k, v in _all_series(summary).items() if len({p["snr_db"] for p in v}) > 1}
 
 
 @_drawn_plainly
@@ -212,11 +243,13 @@ def snr_curves(summary: Mapping[str, Any]) -> list[Plot]:
             if base is not None and math.isfinite(base):
                 ax.axhline(base, color=colors[group], ls="--", lw=0.9, alpha=0.7)
         ax.set_xlabel("SNR (dB)")
+        ax.set_xticks(snrs, labels=[f"{x:g}" for x in snrs])  # the SNRs run, not the offsets
         ax.set_ylabel("WER (%)")
         ax.set_title(
-            _literal(f"{title}: WER vs SNR (bars: {level} CI; dashed: clean)"), fontsize=10
+            _literal(_wrapped(f"{title}: WER vs SNR (bars: {level} CI; dashed: clean)")),
+            fontsize=10,
         )
-        ax.set_ylim(bottom=0)
+        _zero_visible(ax)
         ax.grid(alpha=0.3)
         if handles:  # every item of the family may have failed
             group_by = summary.get("run", {}).get("group_by") or "group"
@@ -239,7 +272,6 @@ def delta_heatmap(summary: Mapping[str, Any]) -> Plot | None:
     import numpy as np
 
     analysis = summary["analysis"]
-    info = condition_info(summary.get("run", {}))
     conditions = [c for c in analysis["conditions"] if not c["is_clean"]]
     if not conditions:
         return None
@@ -253,11 +285,9 @@ def delta_heatmap(summary: Mapping[str, Any]) -> Plot | None:
             if value is not None:
                 values[i, groups.index(cell["group"])] = value
     labels = []
-    for cond in conditions:
-        label = str(info.get(cond["id"], {}).get("label", cond["id"]))
-        label = label if len(label) <= 48 else label[:47] + "…"
+    for cond in conditions:  # ids as the pack wrote them; the report's tables give labels
         mark = {"uneven": "  [uneven]", "inconclusive": "  [inconclusive]"}.get(cond["flag"], "")
-        labels.append(_literal(label + mark))
+        labels.append(_literal(str(cond["id"]) + mark))
     finite = values[np.isfinite(values)]
     limit = float(np.max(np.abs(finite))) if finite.size else 1.0
     limit = limit or 1.0
@@ -290,9 +320,132 @@ def delta_heatmap(summary: Mapping[str, Any]) -> Plot | None:
     title = "Degradation Δ by condition and group"
     if failed.any():
         title += f" ({FAILED_MARK}: some items failed, left out)"
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_wrapped(title, 56), fontsize=10)
     return Plot(
         title="Degradation by condition and group",
         alt=f"Heatmap of the degradation from clean ({unit}) for every condition and group",
+        png=_png(fig),
+    )
+
+
+def _categorical(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The conditions no curve shows: the clean reference, conditions run at a single SNR
+    for their noise setup, and conditions with no SNR (a device or a channel alone)."""
+    in_curves = {p["cond"]["id"] for points in _series(summary).values() for p in points}
+    return [c for c in summary["analysis"]["conditions"] if c["id"] not in in_curves]
+
+
+@_drawn_plainly
+def condition_points(summary: Mapping[str, Any]) -> list[Plot]:
+    """WER % per group (with CI bars) for the conditions no SNR curve shows, one category per
+    condition (named by its id), the clean reference first. Empty when every degraded
+    condition is on a curve."""
+    analysis = summary["analysis"]
+    conditions = _categorical(summary)
+    if not any(not c["is_clean"] for c in conditions):
+        return []
+    groups = list(analysis["groups"])
+    colors = _colors(groups)
+    level = f"{analysis['settings']['ci_level'] * 100:g}%"
+    ids = [str(c["id"]) for c in conditions]
+    fig = _figure(min(4.0 + 0.9 * len(conditions), 12.0), 3.9)
+    ax = fig.add_subplot()
+    handles: list[Any] = []
+    names: list[str] = []
+    spread = min(0.6, 0.15 * len(groups))
+    for k, group in enumerate(groups):
+        offset = (k - (len(groups) - 1) / 2) * (spread / max(len(groups) - 1, 1))
+        xs, ys, lows, highs = [], [], [], []
+        for i, cond in enumerate(conditions):
+            cell = next((c for c in cond["groups"] if c["group"] == group), None)
+            wer = None if cell is None else cell["wer_pct"]
+            if wer is None or wer["value"] is None:
+                continue
+            lo = wer["ci_low"] if wer["ci_low"] is not None else wer["value"]
+            hi = wer["ci_high"] if wer["ci_high"] is not None else wer["value"]
+            xs.append(i + offset)
+            ys.append(wer["value"])
+            lows.append(max(wer["value"] - lo, 0.0))
+            highs.append(max(hi - wer["value"], 0.0))
+        if not xs:
+            continue
+        handles.append(
+            ax.errorbar(
+                xs, ys, yerr=[lows, highs], marker="o", ms=5, capsize=3, ls="none",
+                color=colors[group],
+            )
+        )  # fmt: skip
+        names.append(_literal(group))
+    rotate = sum(len(i) for i in ids) > 60
+    ax.set_xticks(
+        range(len(ids)),
+        labels=[_literal(i) for i in ids],
+        rotation=30 if rotate else 0,
+        ha="right" if rotate else "center",
+        fontsize=8,
+    )
+    ax.set_xlim(-0.6, len(ids) - 0.4)
+    ax.set_ylabel("WER (%)")
+    ax.set_title(_wrapped(f"WER by condition (bars: {level} CI)"), fontsize=10)
+    _zero_visible(ax)
+    ax.grid(alpha=0.3, axis="y")
+    if handles:
+        group_by = summary.get("run", {}).get("group_by") or "group"
+        ax.legend(handles, names, title=_literal(group_by), fontsize=8)
+    return [
+        Plot(
+            title="WER by condition",
+            alt=f"WER per group for the conditions {', '.join(ids)}, with {level} intervals",
+            png=_png(fig),
+        )
+    ]
+
+
+@_drawn_plainly
+def spectrogram_pair(
+    clean: Any,
+    degraded: Any,
+    *,
+    clean_sample_rate: int,
+    degraded_sample_rate: int,
+    titles: Sequence[str] = ("clean", "degraded"),
+) -> Plot:
+    """Clean and degraded spectrograms side by side (scipy's short-time Fourier transform,
+    64 ms windows), on one colour scale (dB, 80 dB range) and a log frequency axis from 40 Hz,
+    so a hum's harmonics and a handset's band edges show. ``clean`` and ``degraded`` are 1-D
+    float arrays."""
+    import numpy as np
+    from scipy.signal import spectrogram
+
+    panels = []
+    for audio, rate in ((clean, clean_sample_rate), (degraded, degraded_sample_rate)):
+        samples = np.asarray(audio, dtype=np.float64)
+        nperseg = min(int(0.064 * rate), len(samples))
+        freqs, times, power = spectrogram(
+            samples, fs=rate, window="hann", nperseg=nperseg, noverlap=nperseg * 3 // 4
+        )
+        panels.append((freqs, times, 10 * np.log10(power + 1e-12)))
+    top = max(float(np.max(db)) for _, _, db in panels)
+    fig = _figure(8.4, 2.7)
+    axes = fig.subplots(1, 2, sharey=True)
+    image = None
+    for ax, (freqs, times, db), title in zip(axes, panels, titles, strict=True):
+        keep = freqs >= 40.0
+        image = ax.pcolormesh(
+            times, freqs[keep], db[keep], shading="auto", cmap="magma", vmin=top - 80, vmax=top
+        )
+        ax.set_yscale("log")
+        nyquist = float(freqs[-1])
+        ticks = [f for f in (50, 100, 200, 500, 1000, 2000, 4000, 8000, 16000) if f <= nyquist]
+        ax.set_yticks(ticks, labels=[f"{f / 1000:g}k" if f >= 1000 else str(f) for f in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel("time (s)", fontsize=8)
+        ax.set_title(_literal(_wrapped(str(title), 48)), fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("frequency (Hz)", fontsize=8)
+    fig.colorbar(image, ax=list(axes), label="dB", shrink=0.9)
+    return Plot(
+        title=f"Spectrograms: {titles[0]} and {titles[1]}",
+        alt=f"Spectrograms of the {titles[0]} and {titles[1]} renderings side by side",
         png=_png(fig),
     )
