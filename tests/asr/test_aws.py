@@ -324,6 +324,8 @@ def test_spec_is_checked_and_credentials_are_refused(monkeypatch: pytest.MonkeyP
         build_backend(f"aws-transcribe:s3://{BUCKET}/x?medical=maybe")
     with pytest.raises(ConfigError, match=r"concurrency: expected a value in \[1, 250\]"):
         build_backend(f"aws-transcribe:s3://{BUCKET}/x?concurrency=0")
+    with pytest.raises(ConfigError, match="profile=nobody: no such profile"):
+        build_backend(f"aws-transcribe:s3://{BUCKET}/x?profile=nobody&region={REGION}")
     backend = build_backend(f"aws-transcribe:{BUCKET}?region=eu-west-1")
     assert (backend.bucket, backend.prefix, backend.region) == (BUCKET, "lastmile/", "eu-west-1")
     assert backend.io_bound and backend.sample_rate == RATE

@@ -277,6 +277,11 @@ class AWSTranscribeBackend:
         self.sample_rate = int(values["sample_rate"])
         self.concurrency = int(values["concurrency"])
         self._session = session
+        if values["profile"] is not None and session is None:
+            problem = _missing_extra()
+            if problem is not None:
+                raise ConfigError(f"aws-transcribe: {problem}")
+            self._boto_session()  # an unknown profile is refused here, not per item
         self.region = values["region"] or self._default_region()
         self._clients: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
@@ -301,8 +306,15 @@ class AWSTranscribeBackend:
     def _boto_session(self) -> Any:
         if self._session is None:
             import boto3
+            from botocore.exceptions import ProfileNotFound
 
-            self._session = boto3.session.Session(profile_name=self.params["profile"])
+            try:
+                self._session = boto3.session.Session(profile_name=self.params["profile"])
+            except ProfileNotFound:
+                raise ConfigError(
+                    f"aws-transcribe: profile={self.params['profile']}: no such profile in the "
+                    "AWS config; list them with `aws configure list-profiles`"
+                ) from None
         return self._session
 
     def __repr__(self) -> str:
