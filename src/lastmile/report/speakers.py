@@ -1,0 +1,94 @@
+"""Who drives a gap: each speaker's Δ per condition × group, as strip plots for report.html.
+
+summary.json carries every speaker's own Δ (``analysis.conditions[].groups[].speakers``); a
+gap carried by one or two speakers looks different from one that every speaker shares.
+"""
+
+from __future__ import annotations
+
+import html
+import textwrap
+from collections.abc import Mapping
+from typing import Any
+
+from lastmile.report.plots import Plot, _drawn_plainly, _figure, _literal, _png
+
+__all__ = ["speaker_strips", "speakers_html"]
+
+_MAX_PANELS = 24
+
+
+@_drawn_plainly
+def speaker_strips(summary: Mapping[str, Any]) -> Plot | None:
+    """One panel per degraded condition (at most 24): every speaker's Δ as a dot per group,
+    the group's pooled Δ as a bar with its interval; ``None`` when no speaker Δ is known."""
+    import numpy as np
+
+    analysis = summary["analysis"]
+    conditions = [c for c in analysis["conditions"] if not c["is_clean"]][:_MAX_PANELS]
+    groups = list(analysis["groups"])
+    if not conditions or not any(
+        s.get("delta_pts") is not None
+        for c in conditions
+        for cell in c["groups"]
+        for s in cell.get("speakers", [])
+    ):
+        return None
+    columns = min(3, len(conditions))
+    rows = -(-len(conditions) // columns)
+    width = min(4.0 + 0.55 * len(groups), 7.0)
+    fig = _figure(width * columns, 2.6 * rows + 0.4)
+    rng = np.random.default_rng(0)  # jitter only; fixed so the figure is reproducible
+    unit = "WER points" if analysis["metric"] == "absolute" else "% relative change"
+    for k, cond in enumerate(conditions):
+        ax = fig.add_subplot(rows, columns, k + 1)
+        for j, group in enumerate(groups):
+            cell = next((c for c in cond["groups"] if c["group"] == group), None)
+            if cell is None:
+                continue
+            values = np.array(
+                [s["delta_pts"] for s in cell.get("speakers", []) if s["delta_pts"] is not None]
+            )
+            if values.size:
+                ax.scatter(
+                    j + rng.uniform(-0.18, 0.18, values.size), values, s=10, alpha=0.6, color="C0"
+                )
+            delta = cell["delta_pts"]
+            if delta["value"] is not None:
+                ax.hlines(delta["value"], j - 0.3, j + 0.3, color="black", linewidth=2)
+                if delta.get("ci_low") is not None:
+                    ax.vlines(j + 0.32, delta["ci_low"], delta["ci_high"], color="black")
+        ax.axhline(0.0, color="#999999", linewidth=0.8)
+        ax.set_xticks(range(len(groups)), labels=[_literal(g) for g in groups], fontsize=8)
+        flag = f" [{cond['flag']}]" if cond.get("flag") else ""
+        title = textwrap.fill(_literal(str(cond["id"]) + flag), 40, break_on_hyphens=False)
+        ax.set_title(title, fontsize=9)
+        if k % columns == 0:
+            ax.set_ylabel(f"Δ ({unit})", fontsize=8)
+    return Plot(
+        title="Each speaker's Δ (dots), the group's pooled Δ (bar) and its interval",
+        alt=f"Strip plots of every speaker's degradation from clean ({unit}) per condition "
+        "and group",
+        png=_png(fig),
+    )
+
+
+def speakers_html(summary: Mapping[str, Any]) -> str:
+    """report.html's "Who drives the gap" section ('' when no speaker Δ is known)."""
+    import base64
+
+    plot = speaker_strips(summary)
+    if plot is None:
+        return ""
+    data = base64.b64encode(plot.png).decode("ascii")
+    more = len([c for c in summary["analysis"]["conditions"] if not c["is_clean"]]) - _MAX_PANELS
+    note = (
+        f"<p class='muted'>First {_MAX_PANELS} conditions shown; {more} more in summary.json.</p>"
+    )
+    return (
+        "<section id='speakers'><h2>Who drives the gap</h2>"
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(plot.alt)}">'
+        f"<figcaption>{html.escape(plot.title)}</figcaption></figure>"
+        + (note if more > 0 else "")
+        + "</section>"
+    )

@@ -1,0 +1,29 @@
+"""report.html's "Who drives the gap": every speaker's Δ as strip plots."""
+
+from __future__ import annotations
+
+from lastmile.report import build_summary
+from lastmile.report.html import render_html
+from lastmile.report.speakers import speaker_strips, speakers_html
+
+from ._factory import write_run
+
+
+def test_strip_plot_of_each_speakers_delta(tmp_path):
+    summary = build_summary(write_run(tmp_path / "r", n_speakers=5, examples=False))
+    cells = summary["analysis"]["conditions"][1]["groups"]
+    assert [len(cell["speakers"]) for cell in cells] == [5, 5, 5]
+    plot = speaker_strips(summary)
+    assert plot is not None and plot.png.startswith(b"\x89PNG")
+    section = speakers_html(summary)
+    assert section.startswith("<section id='speakers'><h2>Who drives the gap</h2>")
+    assert "data:image/png;base64," in section
+    assert section in render_html(summary)
+
+
+def test_no_section_without_speaker_deltas(tmp_path):
+    summary = build_summary(write_run(tmp_path / "r", n_speakers=4, examples=False))
+    for cond in summary["analysis"]["conditions"]:
+        for cell in cond["groups"]:
+            cell["speakers"] = []
+    assert speaker_strips(summary) is None and speakers_html(summary) == ""
