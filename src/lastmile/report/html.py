@@ -4,6 +4,7 @@ nothing fetched from elsewhere). Every piece of text is escaped with :func:`html
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,14 @@ from lastmile.report.findings import (
     is_worst,
 )
 from lastmile.report.markdown import headline
-from lastmile.report.plots import FigureStore, Plot, report_plots
+from lastmile.report.mitigation import mitigation_html
+from lastmile.report.plots import (
+    PLOTS_VERSION,
+    FigureStore,
+    Plot,
+    report_plots,
+    spectrogram_pair,
+)
 from lastmile.report.run_folder import Example
 from lastmile.report.speakers import speakers_html
 
@@ -61,7 +69,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 tr.worst td { font-weight: 600; } .failed { color:#8a1c1c; font-weight:600; }
 .pair { display:grid; grid-template-columns: 1fr 1fr; gap: .8rem; background: var(--soft);
   padding: .7rem; border-radius: 6px; margin-bottom: .8rem; }
-.pair audio { width: 100%; } .pair p { margin: .25rem 0; font-size: .9rem; }
+.pair audio { width: 100%; } .pair .spectra { grid-column: 1 / -1; }
+.scroll { overflow-x: auto; max-width: 100%; } .pair p { margin: .25rem 0; font-size: .9rem; }
 .pair .who { font-weight: 600; } code { font-size: .85rem; word-break: break-all; }
 dl.meta { display:grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
 dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; }
@@ -110,8 +119,45 @@ class _AudioBudget:
         return f'<audio controls preload="metadata" src="data:{mime};base64,{data}"></audio>'
 
 
+def _spectra(clean: Example, degraded: Example, store: FigureStore | None) -> Plot | None:
+    """Clean and degraded spectrograms of one example side by side, from ``store`` when
+    drawn from the same audio before; ``None`` when the audio cannot be read."""
+    import soundfile as sf
+
+    try:
+        blobs = [clean.path.read_bytes(), degraded.path.read_bytes()]
+    except OSError:
+        return None
+    titles = ("clean", degraded.condition_id)
+    digest = hashlib.sha256(f"spectra/{PLOTS_VERSION}/{json.dumps(titles)}".encode())
+    for blob in blobs:
+        digest.update(hashlib.sha256(blob).digest())
+    key = digest.hexdigest()
+    if store is not None and (kept := store.get_figures(key)) is not None:
+        row = json.loads(kept)
+        return Plot(row["title"], row["alt"], base64.b64decode(row["png"]))
+    try:
+        (a, rate_a), (b, rate_b) = (sf.read(ex.path, dtype="float32") for ex in (clean, degraded))
+    except (OSError, RuntimeError, sf.LibsndfileError):
+        return None
+    a = a.mean(axis=1) if a.ndim > 1 else a
+    b = b.mean(axis=1) if b.ndim > 1 else b
+    if a.size < 64 or b.size < 64:
+        return None
+    plot = spectrogram_pair(
+        a, b, clean_sample_rate=rate_a, degraded_sample_rate=rate_b, titles=titles
+    )
+    if store is not None:
+        row = {"title": plot.title, "alt": plot.alt, "png": base64.b64encode(plot.png).decode()}
+        store.put_figures(key, json.dumps(row).encode())
+    return plot
+
+
 def _listen_section(
-    summary: Mapping[str, Any], examples: Sequence[Example], labels: Mapping[str, str]
+    summary: Mapping[str, Any],
+    examples: Sequence[Example],
+    labels: Mapping[str, str],
+    store: FigureStore | None = None,
 ) -> str:
     analysis = summary["analysis"]
     degraded = [c for c in analysis["conditions"] if not c["is_clean"]]
@@ -119,7 +165,11 @@ def _listen_section(
         (c for c in degraded if c["flag"] in ("uneven", "inconclusive")),
         key=lambda c: (c["flag"] != "uneven", -(c["disparity_pts"]["value"] or 0.0)),
     )
-    intro = "Rendered examples of the flagged conditions, clean and degraded side by side."
+    intro = (
+        "Rendered examples of the flagged conditions, clean and degraded side by side, "
+        "with their spectrograms (log frequency: a hum's harmonics are the lines at the "
+        "bottom, a handset's band edges the cut-offs)."
+    )
     if not chosen:
         judged = [c for c in degraded if c["disparity_pts"]["value"] is not None]
         if judged:
@@ -161,8 +211,12 @@ def _listen_section(
                 f"<div><p><strong>{_e(labels.get(ex.condition_id, ex.condition_id))}</strong></p>"
                 f"{budget.tag(ex.path)}"
                 f"<p><span class='muted'>Reference:</span> {_e(ex.reference)}</p>"
-                f"<p><span class='muted'>Recognized:</span> {_e(ex.hypothesis)}</p></div></div>"
+                f"<p><span class='muted'>Recognized:</span> {_e(ex.hypothesis)}</p></div>"
             )
+            spectra = None if clean is None else _spectra(clean, ex, store)
+            if spectra is not None:
+                parts.append(f"<div class='spectra'>{_img(spectra)}</div>")
+            parts.append("</div>")
     if budget.skipped:
         parts.append(
             f"<p class='muted'>{len(budget.skipped)} example(s) too large to embed; "
@@ -187,7 +241,7 @@ def _conditions_section(summary: Mapping[str, Any], labels: Mapping[str, str]) -
             bits.append(str(cond["note"]))
             parts.append(f"<p class='muted'>id {_e(cond['id'])} · {_e(' · '.join(bits))}</p>")
         parts.append(
-            "<table><thead><tr><th>Group</th><th class='num'>Speakers</th>"
+            "<div class='scroll'><table><thead><tr><th>Group</th><th class='num'>Speakers</th>"
             "<th class='num'>Items (failed)</th><th class='num'>Ref. words</th>"
             "<th class='num'>S / D / I</th>"
             f"<th class='num'>WER % ({level} CI)</th><th class='num'>Δ {unit} ({level} CI)</th>"
@@ -208,7 +262,7 @@ def _conditions_section(summary: Mapping[str, Any], labels: Mapping[str, str]) -
                 f"<td class='num'>{_e(fmt_ci(cell['wer_pct']))}{failed}</td>"
                 f"<td class='num'>{_e(delta)}</td></tr>"
             )
-        parts.append("</tbody></table>")
+        parts.append("</tbody></table></div>")
     if failed_cells(summary):
         parts.append(f"<p class='failed'>{_e(FAILED_LEGEND)}.</p>")
     parts.append("</section>")
@@ -297,17 +351,18 @@ def render_html(
     parts += [f"<li>{_e(sentence)}</li>" for sentence in summary.get("findings", [])]
     parts.append("</ul></section>")
     curves, heat = report_plots(summary, store=figure_store)
-    parts.append("<section id='plots'><h2>WER vs SNR</h2>")
+    parts.append("<section id='plots'><h2>WER by condition</h2>")
     if curves:
         parts.append("<div class='plots'>" + "".join(_img(p) for p in curves) + "</div>")
     else:
-        parts.append("<p class='muted'>No condition in this run has an SNR to plot against.</p>")
+        parts.append("<p class='muted'>No degraded condition in this run to plot.</p>")
     parts.append("</section>")
     if heat is not None:
         parts.append(f"<section id='heatmap'><h2>Degradation by group</h2>{_img(heat)}</section>")
     parts.append(speakers_html(summary))
-    parts.append(_listen_section(summary, examples, labels))
+    parts.append(_listen_section(summary, examples, labels, figure_store))
     parts.append(_conditions_section(summary, labels))
+    parts.append(mitigation_html(summary))
     parts.append(_meta_section(summary))
     parts.append("</body></html>\n")
     return "".join(parts)

@@ -16,7 +16,6 @@ from lastmile.report.findings import (
     is_worst,
 )
 from lastmile.report.mitigation import mitigation_markdown
-from lastmile.report.mitigation import mitigation_markdown
 
 __all__ = ["headline", "render_markdown"]
 
@@ -123,7 +122,6 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         lines.append(f"| {_md(label)} | {verdict} | {gap} | {q} | " + " | ".join(cells) + " |")
     if failed_cells(summary):
         lines += ["", f"{FAILED_LEGEND}."]
-    lines += mitigation_markdown(summary, escape=_md)
     lines += [
         "",
         f"<details><summary>{level} confidence intervals per cell</summary>",
