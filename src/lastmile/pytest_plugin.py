@@ -154,6 +154,10 @@ class PackFile(pytest.File):
         fair = FairnessItem.from_parent(self, name="fairness")
         fair.add_marker("lastmile")
         yield fair
+        for name in loaded.pack.mitigation.expect:  # the pack's front ends must keep working
+            mit = MitigationItem.from_parent(self, name=f"mitigation[{name}]", frontend=name)
+            mit.add_marker("lastmile")
+            yield mit
 
 
 class LastmileFailure(Exception):
@@ -210,6 +214,31 @@ class FairnessItem(_PackItem):
                 f"no baseline for {self.path.name}: wrote {_baseline_path(self.path).name}"
             )
         problems = out.problems.get("fairness", [])
+        if problems:
+            raise LastmileFailure("\n".join(problems))
+
+
+class MitigationItem(_PackItem):
+    """A front end still does what the pack's ``mitigation.expect`` says (no baseline)."""
+
+    def __init__(self, *, frontend: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.frontend = frontend
+
+    def runtest(self) -> None:
+        from lastmile.analysis.mitigation import mitigation_problems
+        from lastmile.scenario.pack import load_pack
+
+        out = self.outcome()
+        if out.error:
+            raise LastmileFailure(out.error)
+        pack = load_pack(self.path).pack
+        problems = mitigation_problems(
+            out.summary.get("mitigation"),
+            self.frontend,
+            pack.mitigation.expect[self.frontend],
+            threshold_pts=pack.fairness.threshold * 100.0,
+        )
         if problems:
             raise LastmileFailure("\n".join(problems))
 

@@ -179,3 +179,28 @@ def test_intervals_cover_the_truth_in_simulation(wer: dict, sizes: dict, lowest:
     print(f"coverage: change in U {hits_u / reps:.3f}, clean cost {hits_cost / reps:.3f}")
     assert lowest <= hits_u / reps <= 0.98
     assert 0.93 <= hits_cost / reps <= 0.97
+
+
+def test_expectations_check_closure_and_clean_cost() -> None:
+    from lastmile.analysis.mitigation import mitigation_problems
+    from lastmile.frontend.specs import MitigationExpect
+
+    table = count_table(_items(WORKED), clean_condition_id="clean")
+    section = analyze_mitigation(
+        table, PAIRS, settings=FairnessSettings(), rng=np.random.default_rng(0), n_bootstrap=200
+    ).to_dict()
+
+    def check(**kw: object) -> list[str]:
+        return mitigation_problems(section, "n", MitigationExpect(**kw), threshold_pts=5.0)  # type: ignore[arg-type]
+
+    assert check(closes_pct_at_least=80, clean_cost_pts_at_most=0.5) == []
+    (problem,) = check(closes_pct_at_least=90)
+    assert "under hum at 5 dB it closes 80 % of the gap, expected at least 90 %" in problem
+    (problem,) = check(clean_cost_pts_at_most=0.2)
+    assert "changes WER by +0.5 points, expected at most +0.2" in problem
+    # default conditions: those whose gap reaches the threshold (U 15 >= 5 here; not >= 20)
+    none_qualifies = mitigation_problems(
+        section, "n", MitigationExpect(closes_pct_at_least=50), threshold_pts=20.0
+    )
+    assert "checks nothing" in none_qualifies[0]
+    assert "no condition 'pink'" in check(closes_pct_at_least=1, conditions=["pink"])[0]

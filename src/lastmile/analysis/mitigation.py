@@ -51,6 +51,8 @@ __all__ = [
     "MitigationReport",
     "analyze_mitigation",
     "frontend_pairs",
+    "mitigation_problems",
+    "mitigation_section",
 ]
 
 DEFAULT_BOOTSTRAP = 2000
@@ -394,3 +396,80 @@ def _with_sentence(row: Mitigation, level: float) -> Mitigation:
     from dataclasses import replace
 
     return replace(row, sentence=_sentence(row, level))
+
+
+MITIGATION_SEED_KEY = 0x6D17
+"""Mixed with the pack seed for the mitigation bootstrap, apart from every other stream."""
+
+
+def mitigation_section(
+    table: CountTable,
+    conditions: Sequence[Mapping[str, Any]],
+    *,
+    settings: FairnessSettings,
+    seed: int,
+) -> dict[str, Any] | None:
+    """summary.json's ``mitigation`` part for a run whose run.json lists ``conditions``, or
+    ``None`` when the pack had no front end. Deterministic in ``seed`` (the pack's)."""
+    pairs = frontend_pairs(conditions)
+    if not pairs:
+        return None
+    rng = np.random.default_rng([seed, MITIGATION_SEED_KEY])
+    return analyze_mitigation(table, pairs, settings=settings, rng=rng).to_dict()
+
+
+def mitigation_problems(
+    section: Mapping[str, Any] | None,
+    frontend: str,
+    expect: Any,
+    *,
+    threshold_pts: float,
+) -> list[str]:
+    """What a front end fails of ``expect`` (a :class:`lastmile.frontend.MitigationExpect`)
+    in summary.json's ``mitigation`` section; [] when it holds. ``threshold_pts`` picks the
+    default conditions (those whose gap without the front end reaches it)."""
+    if not section:
+        return [f"mitigation[{frontend}]: the run has no mitigation results (no front end ran)"]
+    rows = [r for r in section["conditions"] if r["frontend"] == frontend]
+    problems = []
+    if expect.closes_pct_at_least is not None:
+        if expect.conditions is not None:
+            known = {r["condition_id"]: r for r in rows}
+            missing = [c for c in expect.conditions if c not in known]
+            if missing:
+                return [
+                    f"mitigation[{frontend}]: no condition {missing[0]!r}; conditions are "
+                    f"{', '.join(sorted(known)) or '(none)'}"
+                ]
+            chosen = [known[c] for c in expect.conditions]
+        else:
+            chosen = [
+                r
+                for r in rows
+                if r["disparity_without_pts"] is not None
+                and r["disparity_without_pts"] >= threshold_pts
+            ]
+            if not chosen:
+                problems.append(
+                    f"mitigation[{frontend}]: no condition has a gap of {threshold_pts:g} points "
+                    "or more without the front end, so closes_pct_at_least checks nothing; "
+                    "name the conditions (mitigation.expect.NAME.conditions: [...])"
+                )
+        for row in chosen:
+            closes = row["closes_pct"]
+            if closes is None or closes < expect.closes_pct_at_least:
+                shown = "n/a (no gap)" if closes is None else f"{closes:.0f} %"
+                problems.append(
+                    f"mitigation[{frontend}]: under {row['label']} it closes {shown} of the gap, "
+                    f"expected at least {expect.closes_pct_at_least:g} %: {row['sentence']}"
+                )
+    if expect.clean_cost_pts_at_most is not None:
+        cost = next((c for c in section["clean_cost"] if c["frontend"] == frontend), None)
+        value = None if cost is None else cost["wer_change_pts"]["value"]
+        if value is None or value > expect.clean_cost_pts_at_most:
+            shown = "n/a" if value is None else f"{value:+.1f}"
+            problems.append(
+                f"mitigation[{frontend}]: on clean speech it changes WER by {shown} points, "
+                f"expected at most {expect.clean_cost_pts_at_most:+g}"
+            )
+    return problems

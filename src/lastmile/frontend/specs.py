@@ -16,6 +16,8 @@ __all__ = [
     "CommandSpec",
     "FrontEndStageSpec",
     "HighpassSpec",
+    "MitigationExpect",
+    "MitigationSettings",
     "NotchSpec",
     "RnnoiseSpec",
     "SpectralGateSpec",
@@ -164,3 +166,39 @@ FrontEndStageSpec = Annotated[
     Field(discriminator="type"),
 ]
 """One stage of a front-end chain, told apart by ``type``."""
+
+
+class MitigationExpect(StrictModel):
+    """What a front end must keep doing (checked by the pytest plugin's mitigation item)."""
+
+    closes_pct_at_least: float | None = Field(
+        None,
+        ge=-1000,
+        le=100,
+        description="Smallest share (%) of the gap between groups (U) the front end must "
+        "close in each checked condition: 100 · (U without − U with) / U without.",
+    )
+    clean_cost_pts_at_most: float | None = Field(
+        None,
+        ge=-100,
+        le=100,
+        description="Largest WER change on clean speech (WER points, pooled over groups) the "
+        "front end may cause: WER(clean+NAME) − WER(clean).",
+    )
+    conditions: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Condition ids (without the front end) to check closes_pct_at_least in; "
+        "default: every condition whose gap without the front end reaches the fairness "
+        "threshold (the gaps worth closing).",
+    )
+
+
+class MitigationSettings(StrictModel):
+    """The pack's ``mitigation:`` mapping."""
+
+    expect: dict[str, MitigationExpect] = Field(
+        default_factory=dict,
+        description="Front-end name → what it must keep doing; each becomes a pytest item "
+        "mitigation[NAME] when the pack runs as a test.",
+    )

@@ -122,6 +122,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         lines.append(f"| {_md(label)} | {verdict} | {gap} | {q} | " + " | ".join(cells) + " |")
     if failed_cells(summary):
         lines += ["", f"{FAILED_LEGEND}."]
+    lines += mitigation_markdown(summary, escape=_md)
     lines += [
         "",
         f"<details><summary>{level} confidence intervals per cell</summary>",
@@ -140,7 +141,6 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
                 + (f" {FAILED_MARK}" if cell["n_failed"] else "")
                 + f" | {delta} |"
             )
-    lines += mitigation_markdown(summary, escape=_md)
     backend = run.get("backend") or {}
     seed = (run.get("pack") or {}).get("seed", "?")
     lines += [

@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from lastmile import __version__
-from lastmile.analysis import FairnessSettings, analyze
+from lastmile.analysis import FairnessSettings, analyze_table, count_table
+from lastmile.analysis.mitigation import mitigation_section
 from lastmile.errors import ConfigError
 from lastmile.report.findings import findings
 from lastmile.report.run_folder import RunFolder, iter_items_csv, read_run_json
@@ -54,11 +55,12 @@ def _summarize(path: Path, meta: dict[str, Any], items: Iterator[dict[str, Any]]
             f"or resume it (lastmile run PACK --resume {path})"
         )
     try:
-        analysis = analyze(
-            itertools.chain([first], items),
-            clean_condition_id=str(meta["clean_condition_id"]),
-            settings=settings,
-            seed=seed,
+        table = count_table(
+            itertools.chain([first], items), clean_condition_id=str(meta["clean_condition_id"])
+        )
+        analysis = analyze_table(table, settings=settings, seed=seed)
+        mitigation = mitigation_section(
+            table, meta.get("conditions") or [], settings=settings, seed=seed
         )
     except ConfigError as exc:
         where = str(path / "items.csv")
@@ -70,6 +72,8 @@ def _summarize(path: Path, meta: dict[str, Any], items: Iterator[dict[str, Any]]
         "analysis": analysis.to_dict(),
         "findings": [],
     }
+    if mitigation is not None:  # the pack had front ends
+        summary["mitigation"] = mitigation
     summary["findings"] = findings(summary)
     return summary
 

@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lastmile.analysis.settings import FairnessSettings
 from lastmile.errors import ConfigError
-from lastmile.frontend.specs import FrontEndStageSpec
+from lastmile.frontend.specs import FrontEndStageSpec, MitigationSettings
 from lastmile.scenario.specs import (
     ChannelSpec,
     DeviceSpec,
@@ -281,6 +281,22 @@ class Pack(StrictModel):
         "through each chain on the same items and seeds (id CONDITION+NAME), so the "
         "comparison is paired.",
     )
+
+    mitigation: MitigationSettings = Field(
+        default_factory=MitigationSettings,
+        description="What the front ends must keep doing when the pack runs under pytest: "
+        "{expect: {NAME: {closes_pct_at_least: 50, clean_cost_pts_at_most: 1}}}.",
+    )
+
+    @model_validator(mode="after")
+    def _expect_known_frontends(self) -> Pack:
+        unknown = [n for n in self.mitigation.expect if n not in self.frontend]
+        if unknown:
+            raise ValueError(
+                f"mitigation.expect: {unknown[0]!r} is not a front end of this pack; "
+                f"frontend: has {sorted(self.frontend) or '(none)'}"
+            )
+        return self
 
     @field_validator("frontend")
     @classmethod
