@@ -13,7 +13,7 @@ from lastmile.frontend.rnnoise import DELAY_SAMPLES, RNNOISE_RATE, denoise_48k
 
 from ._signals import RATE, demo_speech, measured_snr_db, profile_noise
 
-pytest.importorskip("noisereduce", reason="extra lastmile[frontends] not installed")
+# These need the extra lastmile[frontends] (noisereduce, pyrnnoise); CI installs it.
 
 
 def _stems(kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -93,3 +93,29 @@ def test_denoisers_are_byte_identical_on_the_same_input() -> None:
         a = build_stage(spec).apply(mix, sample_rate=RATE)
         b = build_stage(spec).apply(mix.copy(), sample_rate=RATE)
         assert a.tobytes() == b.tobytes()
+
+
+def test_missing_extras_name_the_pip_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    from lastmile.errors import ConfigError
+    from lastmile.frontend import rnnoise
+
+    monkeypatch.setitem(sys.modules, "noisereduce", None)  # import noisereduce -> ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'lastmile\[frontends\]'"):
+        build_stage(SpectralGateSpec(type="spectral-gate"))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pyrnnoise" else real(name, *a),
+    )
+    rnnoise._library.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r"pip install 'lastmile\[frontends\]'"):
+            build_stage(RnnoiseSpec(type="rnnoise"))
+    finally:
+        monkeypatch.undo()
+        rnnoise._library.cache_clear()
+    assert build_stage(RnnoiseSpec(type="rnnoise")).name == "rnnoise"
