@@ -36,14 +36,23 @@ def _spec(server: TranscriptionServer, **params: object) -> str:
     return f"openai:{server.base_url}?{query}"
 
 
+def _pcm16(audio: np.ndarray) -> np.ndarray:
+    """What a 16-bit WAV carries of ``audio`` (the server reads it back as float)."""
+    return (np.round(np.clip(audio, -1, 1) * 32767) / 32768).astype(np.float32)
+
+
 def test_remote_transcripts_equal_the_local_backend(local, audios):
     with TranscriptionServer(backend=local) as server:
         remote = build_backend(_spec(server, concurrency=4))
         got = remote.transcribe(audios)
-    assert got == local.transcribe(audios)
+        exact = build_backend(_spec(server, sample_format="float32")).transcribe(audios)
+    # 16-bit WAV (the default): the local backend on the same 16-bit samples
+    assert got == local.transcribe([_pcm16(a) for a in audios])
+    # float WAV: the local backend on the very same samples
+    assert exact == local.transcribe(audios)
     assert all(text for text in got)
     # every request carried the model and was answered once
-    assert [s for s, _, _ in server.requests] == [200] * len(audios)
+    assert [s for s, _, _ in server.requests] == [200] * 2 * len(audios)
     assert {m for _, m, _ in server.requests} == {"tiny.en"}
 
 
@@ -119,6 +128,8 @@ def test_spec_is_type_checked_and_the_key_stays_out_of_the_fingerprint(monkeypat
         build_backend("openai:http://127.0.0.1:9/v1?temperature=3")
     with pytest.raises(ConfigError, match="unknown parameter"):
         build_backend("openai:http://127.0.0.1:9/v1?beam=5")
+    with pytest.raises(ConfigError, match="sample_format: expected one of"):
+        build_backend("openai:http://127.0.0.1:9/v1?sample_format=mp3")
     monkeypatch.delenv("LASTMILE_NO_SUCH_KEY", raising=False)
     with pytest.raises(ConfigError, match="LASTMILE_NO_SUCH_KEY is not set"):
         build_backend("openai:http://127.0.0.1:9/v1?api_key_env=LASTMILE_NO_SUCH_KEY")

@@ -98,7 +98,9 @@ _PARAMS: dict[str, _Param] = {
     "model_version": _Param(str, None),
     "cache_salt": _Param(str, None),
     "sample_rate": _Param(int, 16000, 8000, 48000),
+    "sample_format": _Param(str, "pcm16"),
 }
+_SUBTYPES = {"pcm16": "PCM_16", "float32": "FLOAT"}
 
 
 def _typed(name: str, value: Any) -> Any:
@@ -130,6 +132,9 @@ class OpenAIBackend:
     ``BASE_URL`` is the API root that ends before ``/audio/transcriptions`` (for OpenAI
     ``https://api.openai.com/v1``; for a local server ``http://127.0.0.1:8000/v1``).
     Requests ask for ``response_format=json`` at temperature 0 in the pack's ``language``.
+    Audio goes as 16-bit WAV (``sample_format=pcm16``, what every server takes, and what a
+    deployed client sends) or as float WAV (``float32``: the rendered samples exactly, so a
+    server running the same model as a local backend gives the same transcripts).
 
     Retries: 408/409/425/429/5xx answers, timeouts and dropped connections are retried up to
     ``max_retries`` times with exponential backoff and full jitter (``backoff_s`` doubling, at
@@ -159,6 +164,12 @@ class OpenAIBackend:
                 f"or openai:https://api.openai.com/v1, got {base_url!r}"
             )
         values = {k: _typed(k, params.get(k, p.default)) for k, p in _PARAMS.items()}
+        if values["sample_format"] not in _SUBTYPES:
+            raise ConfigError(
+                f"openai: sample_format: expected one of {sorted(_SUBTYPES)}, got "
+                f"{values['sample_format']!r} (pcm16: 16-bit WAV, what every server takes; "
+                "float32: the rendered samples exactly, where the server reads float WAV)"
+            )
         self.base_url = base_url.rstrip("/")
         self.endpoint = f"{self.base_url}/audio/transcriptions"
         self.params: dict[str, Any] = values
@@ -207,6 +218,7 @@ class OpenAIBackend:
             "backend": self.name,
             "endpoint": f"{parts.scheme}://{parts.netloc}{parts.path}",
             "sample_rate": self.sample_rate,
+            "sample_format": self.params["sample_format"],
             **{
                 k: self.params[k]
                 for k in ("model", "language", "temperature", "model_version", "cache_salt")
@@ -312,7 +324,8 @@ class OpenAIBackend:
     def transcribe_detailed(self, batch: Sequence[np.ndarray]) -> list[_Outcome]:
         """Every item of ``batch`` decoded concurrently: a transcript or an error each
         (an item's failure does not fail the others), with its latency."""
-        wavs = [_wav_bytes(a, self.sample_rate) for a in batch]
+        subtype = _SUBTYPES[self.params["sample_format"]]
+        wavs = [_wav_bytes(a, self.sample_rate, subtype) for a in batch]
         if not wavs:
             return []
 
@@ -348,9 +361,10 @@ class _Outcome:
     retries: int
 
 
-def _wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+def _wav_bytes(audio: np.ndarray, sample_rate: int, subtype: str) -> bytes:
     buf = io.BytesIO()
-    sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
+    samples = np.clip(audio, -1.0, 1.0) if subtype == "PCM_16" else audio
+    sf.write(buf, samples, sample_rate, format="WAV", subtype=subtype)
     return buf.getvalue()
 
 

@@ -7,14 +7,16 @@ Every finished item is committed to the run store as it completes, so a killed r
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import json
+import logging
 import os
 import platform
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -47,6 +49,7 @@ from lastmile.run.plan import PlannedItem, file_sha256, iter_plan, load_pack_cor
 from lastmile.run.plan import item_id as make_item_id
 from lastmile.run.store import RunStore, TranscriptCache
 from lastmile.run.worker import (
+    RenderedTask,
     Task,
     WorkerContext,
     decode_task,
@@ -65,6 +68,8 @@ __all__ = [
     "RunResult",
     "run_pack",
 ]
+
+_log = logging.getLogger(__name__)
 
 RUN_SCHEMA_VERSION = 1
 _PLAN_CHUNK = 64  # utterances planned at a time
@@ -123,6 +128,9 @@ class RunOptions:
     item_timeout_s: float | None = None
     examples_per_condition: int = 3
     reports: bool = True
+    conditions: tuple[str, ...] | None = None
+    """Run only these of the pack's conditions (ids; clean is always run). A subset is part of
+    the run's identity: ``--resume`` refuses another subset."""
     absolute_paths: bool = False
     """Also record the pack's, the manifest's and the run folder's absolute paths in run.json
     (``paths``). Off by default: run.json, summary.json and the reports are shared, and show
@@ -260,13 +268,15 @@ def run_pack(
 
     options = options or RunOptions()
     t_start = time.perf_counter()
-    loaded = load_pack(pack_path)
+    loaded = only_conditions(load_pack(pack_path), options.conditions)
     spec = options.asr if options.asr is not None else loaded.pack.asr
     own_backend = backend is None
     backend = backend or build_backend(spec)
     corpus = load_pack_corpus(loaded, limit=options.limit)
     if len(corpus) == 0:
         raise ConfigError(f"{loaded.path}: the corpus selection is empty")
+    if options.limit is not None:
+        _warn_thin_groups(loaded, corpus, options.limit)
 
     ctx = WorkerContext(
         loaded,
@@ -338,9 +348,17 @@ def run_pack(
         if on_progress is not None:
             on_progress(Progress(n_done, total, n_cached, n_failed, time.perf_counter() - t_start))
 
+    converted: set[str] = set()  # utterances whose audio conversions were said
+
     def finish(record: dict[str, Any], *, cached: bool) -> None:
         nonlocal n_done, n_failed, n_cached, backend_s
         item = by_id.pop(record["item_id"])
+        if record.get("notes") and item.utterance.id not in converted:
+            converted.add(item.utterance.id)  # said once per file, whichever process read it
+            for note in record["notes"]:
+                _log.warning(
+                    "%s: %s", item.utterance.audio, note, extra={"lastmile_conversion": note}
+                )
         if record.get("error"):
             record = {**record, "error": shareable(str(record["error"]))}
         full = {
@@ -395,7 +413,9 @@ def run_pack(
 
     report()
     tasks = planned_tasks()
-    if options.workers <= 1:
+    if options.workers <= 1 and getattr(ctx.backend, "io_bound", False):
+        _run_in_flight(ctx, tasks, finish, report, prewarm_reports=options.reports)
+    elif options.workers <= 1:
         _run_inline(ctx, tasks, finish, report, prewarm_reports=options.reports)
     else:
         _run_pool(loaded, spec, options, tasks, finish, report)
@@ -579,6 +599,58 @@ def _run_inline(
             task = upcoming
 
 
+def _run_in_flight(
+    ctx: WorkerContext,
+    tasks: Iterator[Task],
+    finish: Callable[..., None],
+    report: Callable[[], None],
+    *,
+    prewarm_reports: bool,
+) -> None:
+    """For I/O-bound backends (``io_bound = True``: remote services): up to the backend's
+    ``concurrency`` items in flight from this one process, each decoded on its own thread as
+    a batch of one, so a slow answer holds up no other item. This thread renders the next
+    items while requests wait and commits each result as it arrives; at most twice the
+    concurrency is rendered ahead (memory stays flat)."""
+    task = next(tasks, None)
+    if task is None:
+        return
+    if prewarm_reports:
+        _prewarm_reports()
+    width = max(1, int(getattr(ctx.backend, "concurrency", 1)))
+    in_flight: set[Future[list[dict[str, Any]]]] = set()
+
+    def settle(block: bool) -> None:
+        if not in_flight:
+            return
+        done, _ = wait(in_flight, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for fut in done:
+            in_flight.discard(fut)
+            for rec in fut.result():  # a FatalBackendError stops the run here
+                finish(rec, cached=False)
+        if done:
+            report()
+
+    with ThreadPoolExecutor(width, thread_name_prefix="lastmile-request") as requests:
+        try:
+            while task is not None:
+                rendered = render_task(ctx, task)
+                for rec in rendered.failed:
+                    finish(rec, cached=False)
+                for one in rendered.ready:
+                    while len(in_flight) >= 2 * width:
+                        settle(block=True)
+                    single = RenderedTask(rendered.duration_s, rendered.notes, (one,), ())
+                    in_flight.add(requests.submit(decode_task, ctx, task, single))
+                settle(block=False)
+                task = next(tasks, None)
+            while in_flight:
+                settle(block=True)
+        finally:
+            for fut in in_flight:
+                fut.cancel()
+
+
 def _run_pool(
     loaded: LoadedPack,
     spec: Any,
@@ -690,6 +762,63 @@ def _run_pool(
         record_deaths()  # fewer tasks than it takes to stop the run: all died
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def only_conditions(loaded: LoadedPack, ids: Sequence[str] | None) -> LoadedPack:
+    """``loaded`` with only the conditions ``ids`` (and clean, always); ``None`` keeps all.
+    An unknown id is a :class:`ConfigError` naming the pack's ids."""
+    if ids is None:
+        return loaded
+    known = [c.id for c in loaded.conditions]
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ConfigError(
+            f"{loaded.path}: --conditions: no condition {', '.join(repr(i) for i in unknown)}; "
+            f"the pack's conditions are: {', '.join(known)}"
+        )
+    wanted = {CLEAN_ID, *ids}
+    return dataclasses.replace(
+        loaded, conditions=tuple(c for c in loaded.conditions if c.id in wanted)
+    )
+
+
+def _thin_groups(corpus: Any, min_speakers: int) -> dict[str, int]:
+    speakers: dict[str, set[str]] = {}
+    for utt in corpus.utterances:
+        speakers.setdefault(utt.group, set()).add(utt.speaker)
+    return {g: len(s) for g, s in sorted(speakers.items()) if len(s) < min_speakers}
+
+
+def _warn_thin_groups(loaded: LoadedPack, corpus: Any, limit: int) -> None:
+    """Say when ``--limit`` leaves a group with fewer speakers than ``min_speakers`` (its
+    conditions can only be insufficient-data), and the smallest limit that would not."""
+    from lastmile.run.plan import select
+
+    minimum = loaded.pack.fairness.min_speakers
+    thin = _thin_groups(corpus, minimum)
+    if not thin:
+        return
+    full = load_pack_corpus(loaded)
+    already = _thin_groups(full, minimum)
+    if set(thin) <= set(already):
+        return  # the whole corpus is this thin: the analysis says so
+    enough = next(
+        (
+            n
+            for n in range(limit + 1, len(full) + 1)
+            if set(_thin_groups(select(full, per_speaker=None, limit=n), minimum)) <= set(already)
+        ),
+        len(full),
+    )
+    shown = ", ".join(
+        f"{g} with {n} speaker{'' if n == 1 else 's'}" if k == 0 else f"{g} with {n}"
+        for k, (g, n) in enumerate(thin.items())
+    )
+    _log.warning(
+        "--limit %d leaves %s, fewer than min_speakers %d: those groups' "
+        "verdicts can only be insufficient-data; --limit %d or more keeps %d per group",
+        limit, shown, minimum, enough, minimum,
+    )  # fmt: skip
 
 
 def _failure_message(run_dir: Path, total: int, errors: Counter[str], max_share: float) -> str:

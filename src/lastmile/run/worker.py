@@ -153,7 +153,19 @@ def _error_text(exc: BaseException) -> str:
 
 def _decode(ctx: WorkerContext, audios: list[np.ndarray]) -> tuple[list[str | None], list[str]]:
     """Decode a batch; on failure, each item alone, retried up to ``ctx.retries`` times.
-    A :class:`FatalBackendError` (it would fail every item the same way) stops the run."""
+    A :class:`FatalBackendError` (it would fail every item the same way) stops the run.
+
+    A backend with ``transcribe_detailed`` (remote backends: they retry each request
+    themselves) reports each item's transcript or error; its items are not retried again."""
+    detailed = getattr(ctx.backend, "transcribe_detailed", None)
+    if detailed is not None:
+        outcomes = detailed(audios)
+        if len(outcomes) != len(audios):
+            raise RuntimeError(f"backend returned {len(outcomes)} outcomes for {len(audios)}")
+        return (
+            [None if o.error is not None else (o.text or "") for o in outcomes],
+            [f"BackendError: {o.error}" if o.error is not None else "" for o in outcomes],
+        )
     try:
         hyps = ctx.transcribe(audios)
         if len(hyps) != len(audios):
