@@ -13,9 +13,11 @@ from lastmile.cli.common import (
     BadInput,
     asr_option,
     default_workers,
+    flush_warnings,
     handle_errors,
     progress_reporter,
     quiet_option,
+    verbose_option,
 )
 from lastmile.cli.common import (
     console as make_console,
@@ -30,6 +32,7 @@ def _finish(result: Any, *, as_json: bool, quiet: bool, flag_exit: bool = True) 
     from lastmile.report import print_summary
 
     summary = result.summary
+    flush_warnings()  # the audio conversions, before the results
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
@@ -54,6 +57,19 @@ def _check_folder(option: str, path: Path | None) -> None:
         raise BadInput(f"{option} {path}: is a file, not a folder; give a folder")
 
 
+def _io_bound(asr: str | None) -> bool:
+    """Whether ``--asr`` names a remote backend (its requests run on threads in this
+    process: no worker pool to start)."""
+    if asr is None:
+        return False
+    try:
+        from lastmile.asr import backend_class, parse_backend_spec
+
+        return bool(getattr(backend_class(parse_backend_spec(asr).name), "io_bound", False))
+    except Exception:  # a bad spec is reported where the backend is built
+        return False
+
+
 def _execute(
     pack: Path,
     *,
@@ -69,8 +85,9 @@ def _execute(
     item_timeout: float | None = None,
     flag_exit: bool = True,
     absolute_paths: bool = False,
+    conditions: tuple[str, ...] = (),
 ) -> None:
-    if workers > 1:
+    if workers > 1 and not _io_bound(asr):
         from lastmile.forkserver import pool_context
 
         pool_context(asr or "faster-whisper")  # its imports overlap the engine's below
@@ -99,12 +116,21 @@ def _execute(
                 use_cache=not no_cache,
                 item_timeout_s=item_timeout,
                 absolute_paths=absolute_paths,
+                conditions=_condition_ids(conditions),
             ),
             on_progress=update,
         )
     finally:
         close()
     _finish(result, as_json=as_json, quiet=quiet, flag_exit=flag_exit)
+
+
+def _condition_ids(values: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``--conditions a,b --conditions c`` as ``("a", "b", "c")``; ``None`` when not given."""
+    ids = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    if values and not ids:
+        raise BadInput("--conditions: expected condition ids (e.g. --conditions hum60_snr5)")
+    return tuple(dict.fromkeys(ids)) or None
 
 
 def _run_options(func: Any) -> Any:
@@ -132,6 +158,14 @@ def _run_options(func: Any) -> Any:
                 help="Worker processes (default: the number of cores).",
             ),
             click.option(
+                "--conditions",
+                "conditions",
+                multiple=True,
+                metavar="ID[,ID…]",
+                help="Run only these conditions (repeatable or comma-separated; clean is "
+                "always run).",
+            ),
+            click.option(
                 "--resume",
                 type=click.Path(path_type=Path),
                 default=None,
@@ -150,6 +184,7 @@ def _run_options(func: Any) -> Any:
                 "as failed).",
             ),
             quiet_option,
+            verbose_option,
             click.option(
                 "--json", "as_json", is_flag=True, help="Print summary.json instead of the table."
             ),
@@ -188,6 +223,7 @@ def run_command(
     item_timeout: float | None,
     absolute_paths: bool,
     dry_run: bool,
+    conditions: tuple[str, ...],
 ) -> None:
     """Run scenario PACK: render every utterance under every condition, decode, score,
     analyse, and write a run folder (items.csv, summary.json, report.html).
@@ -217,6 +253,7 @@ def run_command(
         as_json=as_json,
         label=pack.stem,
         absolute_paths=absolute_paths,
+        conditions=conditions,
     )
 
 
@@ -233,6 +270,7 @@ def demo_command(
     quiet: bool,
     as_json: bool,
     item_timeout: float | None,
+    conditions: tuple[str, ...],
 ) -> None:
     """Run the shipped demo pack on the shipped demo corpus (synthetic voices standing in
     for accent groups) with the default offline ASR, and print WER per condition × group.
@@ -257,6 +295,7 @@ def demo_command(
         as_json=as_json,
         label="demo",
         flag_exit=False,
+        conditions=conditions,
     )
 
 
@@ -306,6 +345,8 @@ def render_command(
     rate = loaded.pack.render_sample_rate
     renderer = Renderer(loaded, sample_rate=rate, render_rate=rate)
     speech, notes = renderer.load_speech(utt.audio)
+    for note in notes:
+        click.echo(f"warning: {utt.audio}: {note}", err=True)
     item = renderer.render(speech, cond, utterance_id=utt.id)
     out.mkdir(parents=True, exist_ok=True)
     written = [write_audio(out / "mix.wav", item.audio, sample_rate=item.sample_rate)]

@@ -120,7 +120,7 @@ class RunOptions:
     asr: str | dict[str, Any] | None = None
     out: Path | None = None
     limit: int | None = None
-    workers: int = 1
+    workers: int = 1  # worker processes; an io_bound backend runs in this process
     resume: Path | None = None
     use_cache: bool = True
     cache_path: Path | None = None
@@ -413,7 +413,7 @@ def run_pack(
 
     report()
     tasks = planned_tasks()
-    if options.workers <= 1 and getattr(ctx.backend, "io_bound", False):
+    if getattr(ctx.backend, "io_bound", False):  # remote: threads, not processes
         _run_in_flight(ctx, tasks, finish, report, prewarm_reports=options.reports)
     elif options.workers <= 1:
         _run_inline(ctx, tasks, finish, report, prewarm_reports=options.reports)
