@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lastmile.errors import ConfigError
+from lastmile.run.files import csv_uncell
 
 __all__ = [
     "RUN_SCHEMA_VERSION",
@@ -131,7 +132,10 @@ def _rows(path: Path, fh: Any, reader: csv.DictReader[str]) -> Iterator[dict[str
     with fh:
         for row in reader:
             line = reader.line_num
-            item: dict[str, Any] = dict(row)
+            # text the engine guarded against spreadsheet formulas reads back as written
+            item: dict[str, Any] = {
+                k: csv_uncell(v) if isinstance(v, str) else v for k, v in row.items()
+            }
             error = (row.get("error") or "").strip()
             item["error"] = error or None
             for column in _INT_COLUMNS:

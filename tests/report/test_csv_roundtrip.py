@@ -1,0 +1,37 @@
+"""Names that items.csv guards against spreadsheet formulas come back as written in the
+analysis and the reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from lastmile.run import RunOptions, run_pack
+
+from helpers import demo_rows, demo_subset_pack
+
+
+def test_formula_like_groups_and_speakers_survive_items_csv(tmp_path: Path):
+    rows = demo_rows(groups=("us", "gb-rp"), per_group=2)
+    for row in rows:
+        row["accent"] = "+gb" if row["accent"] == "gb-rp" else "=us"
+        row["speaker"] = "@" + row["speaker"]
+    pack = demo_subset_pack(tmp_path / "pack", rows, fairness={"min_speakers": 2})
+    script = tmp_path / "asr.py"
+    script.write_text("print('the patient is well')\n")
+    result = run_pack(
+        pack,
+        RunOptions(
+            asr=f"command:{sys.executable} {script} {{wav}}",
+            out=tmp_path / "run",
+            use_cache=False,
+        ),
+    )
+    csv_text = (result.run_dir / "items.csv").read_text()
+    assert "'+gb" in csv_text and "'=us" in csv_text  # neutralized in the file
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    text = json.dumps(summary)
+    assert "'+gb" not in text and "'=us" not in text and "'@" not in text
+    clean = next(c for c in summary["analysis"]["conditions"] if c["id"] == "clean")
+    assert {cell["group"] for cell in clean["groups"]} == {"+gb", "=us"}
