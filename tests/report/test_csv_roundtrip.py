@@ -35,3 +35,33 @@ def test_formula_like_groups_and_speakers_survive_items_csv(tmp_path: Path):
     assert "'+gb" not in text and "'=us" not in text and "'@" not in text
     clean = next(c for c in summary["analysis"]["conditions"] if c["id"] == "clean")
     assert {cell["group"] for cell in clean["groups"]} == {"+gb", "=us"}
+
+
+def test_lastmile_report_never_follows_a_planted_link(tmp_path: Path):
+    """``lastmile report`` rewrites summary.json, summary.md and report.html through fresh
+    temporary files: a link planted at a report's name or its old temp name is refused or left
+    alone, and its target is never written."""
+    import pytest
+
+    from lastmile.errors import ConfigError
+    from lastmile.report import write_reports
+
+    rows = demo_rows(groups=("us", "gb-rp"), per_group=2)
+    pack = demo_subset_pack(tmp_path / "pack", rows, fairness={"min_speakers": 2})
+    script = tmp_path / "asr.py"
+    script.write_text("print('the patient is well')\n")
+    run_dir = tmp_path / "run"
+    run_pack(
+        pack,
+        RunOptions(asr=f"command:{sys.executable} {script} {{wav}}", out=run_dir, use_cache=False),
+    )
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (run_dir / "summary.json.tmp").symlink_to(target)
+    write_reports(run_dir)
+    assert target.read_text() == "keep me"
+    (run_dir / "report.html").unlink()
+    (run_dir / "report.html").symlink_to(target)
+    with pytest.raises(ConfigError, match="report.html"):
+        write_reports(run_dir)
+    assert target.read_text() == "keep me"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,16 +12,9 @@ from lastmile.report.markdown import render_markdown
 from lastmile.report.plots import FigureStore
 from lastmile.report.run_folder import load_examples
 from lastmile.report.summary import build_summary
+from lastmile.run.files import write_text_atomic
 
-__all__ = ["write_reports", "write_text_atomic"]
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+__all__ = ["write_reports"]
 
 
 def write_reports(
