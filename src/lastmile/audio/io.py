@@ -67,12 +67,15 @@ def read_audio(
     *,
     sample_rate: int | None = None,
     allow_multichannel: bool = True,
+    log_notes: bool = True,
 ) -> LoadedAudio:
     """Read any file soundfile reads as float32 mono.
 
     Multichannel audio is averaged to mono and ``sample_rate`` (when given and different) is
     reached with soxr; both are recorded in ``notes`` and logged at WARNING level so the
-    caller can say them loudly. Raises :class:`AudioError` naming the file otherwise.
+    caller can say them loudly (``log_notes=False``: the caller says them itself; each log
+    record carries the note as ``lastmile_conversion`` so a face can count them by kind).
+    Raises :class:`AudioError` naming the file otherwise.
     """
     path = Path(path)
     source = str(path)
@@ -99,8 +102,8 @@ def read_audio(
         notes.append(f"resampled {rate} Hz to {sample_rate} Hz")
         samples = resample(samples, orig_sample_rate=rate, sample_rate=sample_rate)
         rate = sample_rate
-    for note in notes:
-        log.warning("%s: %s", source, note)
+    for note in notes if log_notes else ():
+        log.warning("%s: %s", source, note, extra={"lastmile_conversion": note})
     return LoadedAudio(samples=samples, sample_rate=rate, source=source, notes=tuple(notes))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from lastmile import __version__
-from lastmile.cli.common import EXIT_INTERRUPTED, show_warnings, translate_error
+from lastmile.cli.common import EXIT_INTERRUPTED, flush_warnings, show_warnings, translate_error
 
 __all__ = ["cli", "main"]
 
@@ -57,6 +57,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.meta["lastmile.debug"] = debug
     show_warnings()
+    ctx.call_on_close(flush_warnings)  # audio conversions counted by kind, said at the end
 
 
 def _register() -> None:

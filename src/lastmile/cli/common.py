@@ -7,6 +7,7 @@ import functools
 import io
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -28,14 +29,19 @@ __all__ = [
     "RuntimeFailure",
     "asr_option",
     "console",
+    "conversion_kind",
     "debug_enabled",
     "default_workers",
     "describe_failure",
+    "flush_warnings",
     "handle_errors",
     "progress_reporter",
     "quiet_option",
     "show_warnings",
+    "summarize_conversions",
     "translate_error",
+    "verbose_enabled",
+    "verbose_option",
 ]
 
 EXIT_CLEAN = 0
@@ -181,23 +187,92 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+_DOWNMIX = re.compile(r"downmixed (\d+) channels to mono")
+_RESAMPLE = re.compile(r"resampled (\d+) Hz to (\d+) Hz")
+
+
+def conversion_kind(note: str) -> str:
+    """What a conversion note did, without the file: ``downmixed from stereo``,
+    ``resampled from 44.1 kHz to 16 kHz``; the note itself when it is another kind."""
+    if m := _DOWNMIX.search(note):
+        n = int(m.group(1))
+        return "downmixed from stereo" if n == 2 else f"downmixed from {n} channels"
+    if m := _RESAMPLE.search(note):
+        return f"resampled from {int(m.group(1)) / 1000:g} kHz to {int(m.group(2)) / 1000:g} kHz"
+    return note
+
+
+def summarize_conversions(files_by_kind: dict[str, set[str]]) -> str:
+    """``47 files downmixed from stereo, 47 resampled from 44.1 kHz to 16 kHz``."""
+    parts = []
+    for k, (kind, files) in enumerate(files_by_kind.items()):
+        noun = ("file" if len(files) == 1 else "files") if k == 0 else ""
+        parts.append(" ".join(p for p in (str(len(files)), noun, kind) if p))
+    return ", ".join(parts)
+
+
+def verbose_enabled() -> bool:
+    """Whether every file is listed instead of counts per kind: ``--verbose``, or a command
+    without that option (which could not ask for the list)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return True
+    meta = ctx.find_root().meta
+    return bool(meta.get("lastmile.verbose") or not meta.get("lastmile.counts"))
+
+
 class _EchoHandler(logging.Handler):
     """lastmile's log warnings on standard error as ``warning: ...`` (through click, so
-    they reach whatever standard error is at the time)."""
+    they reach whatever standard error is at the time). Audio conversions (records carrying
+    ``lastmile_conversion``) are said once per file and kind: listed with ``--verbose``,
+    otherwise counted and said in one line by :func:`flush_warnings`."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level=level)
+        self.seen: set[str] = set()
+        self.pending: dict[str, set[str]] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            click.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+            note = getattr(record, "lastmile_conversion", None)
+            if note is None:
+                click.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+                return
+            text = record.getMessage()
+            if text in self.seen:
+                return
+            self.seen.add(text)
+            if verbose_enabled():
+                click.echo(f"warning: {text}", err=True)
+            else:
+                where = text[: -len(note)].rstrip(": ") if text.endswith(note) else text
+                self.pending.setdefault(conversion_kind(str(note)), set()).add(where)
         except Exception:
             self.handleError(record)
 
+    def flush_pending(self) -> None:
+        if self.pending:
+            line = summarize_conversions(self.pending)
+            self.pending = {}
+            click.echo(f"warning: {line}; --verbose lists them", err=True)
+
 
 def show_warnings() -> None:
-    """Show the ``lastmile`` logger's warnings on standard error (once per process)."""
+    """Show the ``lastmile`` logger's warnings on standard error (one handler per process;
+    each command starts with nothing said or counted)."""
     logger = logging.getLogger("lastmile")
-    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
-        handler = _EchoHandler(level=logging.WARNING)
-        logger.addHandler(handler)
+    for handler in logger.handlers:
+        if isinstance(handler, _EchoHandler):
+            handler.seen, handler.pending = set(), {}
+            return
+    logger.addHandler(_EchoHandler(level=logging.WARNING))
+
+
+def flush_warnings() -> None:
+    """Say the audio conversions counted so far, one line for all their kinds."""
+    for handler in logging.getLogger("lastmile").handlers:
+        if isinstance(handler, _EchoHandler):
+            handler.flush_pending()
 
 
 def console() -> Any:
@@ -227,6 +302,27 @@ def asr_option(func: F) -> F:
         metavar="SPEC",
         help="ASR backend spec, overriding the pack's: faster-whisper, "
         "'faster-whisper:/models/x?beam_size=5', pocketsphinx, 'command:./my_asr --wav {wav}'.",
+    )(func)
+
+
+def verbose_option(func: F) -> F:
+    """``--verbose``: list every file an audio conversion or warning concerns."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        meta = ctx.find_root().meta
+        meta["lastmile.counts"] = True  # this command can list: count unless asked to
+        if value:
+            meta["lastmile.verbose"] = True
+        return value
+
+    return click.option(
+        "--verbose",
+        "-v",
+        is_flag=True,
+        expose_value=False,
+        callback=remember,
+        is_eager=True,
+        help="List every file a warning concerns (by default: one line per kind, with counts).",
     )(func)
 
 

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
 
-from lastmile.cli.common import EXIT_BAD_INPUT, handle_errors
+from lastmile.cli.common import (
+    EXIT_BAD_INPUT,
+    conversion_kind,
+    handle_errors,
+    summarize_conversions,
+    verbose_enabled,
+    verbose_option,
+)
 
 __all__ = ["schema_command", "validate_command"]
+
+# check_corpus's warnings for audio that will be converted (see corpus/validate.py)
+_CONVERSION = re.compile(
+    r": (?:(?P<channels>\d+) channels; it will be downmixed to mono"
+    r"|(?P<from_hz>\d+) Hz; it will be resampled to (?P<to_hz>\d+) Hz)"
+)
 
 
 @click.command("validate")
@@ -20,6 +34,7 @@ __all__ = ["schema_command", "validate_command"]
     metavar="SPEC",
     help="Check this backend spec instead of the pack's (built as `lastmile run` builds it).",
 )
+@verbose_option
 @handle_errors
 def validate_command(pack: Path, asr: str | None) -> None:
     """Check PACK, its corpus (every row and every audio file), its noise files, profiles
@@ -65,8 +80,21 @@ def validate_command(pack: Path, asr: str | None) -> None:
     except LastmileError as exc:
         where = "--asr" if asr is not None else f"{loaded.path}: asr"
         problems.append(f"{where}: {exc}")
+    converted: dict[str, set[str]] = {}
     for w in warnings:
+        m = _CONVERSION.search(w)
+        if m and not verbose_enabled():  # counted by kind, said in one line below
+            note = (
+                f"downmixed {m['channels']} channels to mono"
+                if m["channels"]
+                else f"resampled {m['from_hz']} Hz to {m['to_hz']} Hz"
+            )
+            converted.setdefault(conversion_kind(note), set()).add(w[: m.start()])
+            continue
         click.echo(f"warning: {w}" if not w.startswith("warning") else w, err=True)
+    if converted:
+        line = summarize_conversions(converted)
+        click.echo(f"warning: {line}; --verbose lists them", err=True)
     if problems or corpus is None:
         for text in problems:
             click.echo(text, err=True)

@@ -142,7 +142,8 @@ class Renderer:
 
     # -- rendering ---------------------------------------------------------------------
     def load_speech(self, audio_path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
-        loaded = read_audio(audio_path, sample_rate=self.render_rate)
+        # the notes travel with each item's record; the run says them once per file
+        loaded = read_audio(audio_path, sample_rate=self.render_rate, log_notes=False)
         return loaded.samples, loaded.notes
 
     def render(

@@ -541,8 +541,8 @@ def _check_same_run(
         raise ConfigError(
             f"{run_dir}: cannot resume: this run folder holds a run of another plan ("
             + "; ".join(changes)
-            + "). A run folder holds one run: resume with the same pack, corpus, --asr and "
-            "--limit, or start a new run with another --out"
+            + "). A run folder holds one run: resume with the same pack, corpus, --asr, "
+            "--limit and --conditions, or start a new run with another --out"
         )
 
 
