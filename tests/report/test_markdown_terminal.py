@@ -126,3 +126,18 @@ def test_markdown_renders_literally_without_html_entities(tmp_path):
     header = next(line for line in page.splitlines() if "<th>" in line or "<thead>" in line)
     assert header
     assert page.count("<table>") == 2  # both tables parse as tables
+
+
+def test_too_few_speakers_is_said_once_not_per_group_and_condition(tmp_path):
+    folder = write_run(tmp_path / "r", n_speakers=2, examples=False)
+    summary = build_summary(folder)
+    flags = {c["id"]: c["flag"] for c in summary["analysis"]["conditions"]}
+    assert flags == {"clean": None, "hum60_snr10": "insufficient-data",
+                     "hum60_snr0": "insufficient-data"}  # fmt: skip
+    said = [s for s in summary["findings"] if "no fairness verdict" in s]
+    assert said == [
+        "Under hum 60 Hz at 10 dB SNR and hum 60 Hz at 0 dB SNR, no fairness verdict: groups "
+        "'caribbean', 'scottish' and 'us' have 2 speakers each with scored words (minimum 3)."
+    ]
+    out = _terminal(summary, 80)
+    assert out.count("with scored words") == 1

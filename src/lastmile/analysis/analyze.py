@@ -324,6 +324,7 @@ def _problems(
         table.speaker_group,
         len(table.groups),
     )
+    thin: dict[int, list[str]] = {}  # speakers with scored words → groups: one sentence
     for g, group in enumerate(table.groups):
         n = int(min(inf.n_wer[c, g], inf.n_wer[0, g]))
         for k, where in ((0, "this condition"), (1, "the clean condition")):
@@ -334,10 +335,7 @@ def _problems(
                     "errors in items.csv, then resume the run)"
                 )
         if n < settings.min_speakers:
-            problems.append(
-                f"group {group!r} has {n} speaker{'s' if n != 1 else ''} with scored words "
-                f"(minimum {settings.min_speakers})"
-            )
+            thin.setdefault(n, []).append(repr(group))
         elif not math.isfinite(float(inf.delta[c, g])):
             problems.append(f"Δ of group {group!r} is undefined (clean WER is 0; relative metric)")
         elif int(inf.jack_undefined[c, g]) > 0:
@@ -345,6 +343,14 @@ def _problems(
                 f"Δ of group {group!r} rests on one speaker's clean errors (without that "
                 "speaker its clean WER is 0; relative metric), so it cannot be tested"
             )
+    for n, names in sorted(thin.items()):
+        who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        problems.append(
+            f"group{'s' if len(names) > 1 else ''} {who} "
+            f"{'have' if len(names) > 1 else 'has'} {n} speaker{'s' if n != 1 else ''}"
+            f"{' each' if len(names) > 1 else ''} with scored words "
+            f"(minimum {settings.min_speakers})"
+        )
     if not problems and not math.isfinite(q):
         problems.append(
             "the test cannot be computed (a group's Δ is undefined for a resampled set of "

@@ -175,8 +175,13 @@ def findings(summary: Mapping[str, Any]) -> list[str]:
             f"{cond['disparity_pts']['value']:.1f} {unit}, but with these speakers it may be "
             f"chance (q = {cond['q_value']:.2g}){more}."
         )
+    same_note: dict[str, list[str]] = {}  # one sentence for the conditions with one reason
     for cond in insufficient:
-        out.append(f"Under {label(cond)}, no fairness verdict: {cond['note']}.")
+        same_note.setdefault(str(cond["note"]), []).append(label(cond))
+    for note, names in same_note.items():
+        shown = names[:3] + ([f"{len(names) - 3} more"] if len(names) > 3 else [])
+        joined = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+        out.append(f"Under {joined}, no fairness verdict: {note}.")
     if not uneven and not inconclusive and conditions:
         judged = [c for c in conditions if c["disparity_pts"]["value"] is not None]
         if judged and not insufficient:
