@@ -373,3 +373,28 @@ def test_unknown_lookup_names_the_known_ones(fast_settings):
         analysis.verdict("nope")
     with pytest.raises(ConfigError, match="known: a"):
         analysis.wer("clean", "z")
+
+
+def test_worst_items_per_condition_with_text_and_clean_wer(fast_settings):
+    errors = {"clean": {"a": [1, 2, 3]}, "noisy": {"a": [10, 40, 20]}}
+    items = grid_items(errors)
+    for item in items:
+        item["reference"] = f"ref of {item['utterance_id']}"
+        item["hypothesis"] = "hyp"
+    forward = run(items, fast_settings).to_dict()
+    backward = run(items[::-1], fast_settings).to_dict()
+    assert forward == backward  # the choice does not depend on item order
+    worst = forward["conditions"][1]["worst_items"]
+    assert [w["utterance_id"] for w in worst] == ["a1-u0", "a2-u0", "a0-u0"]
+    assert worst[0] == {
+        "utterance_id": "a1-u0",
+        "speaker": "a1",
+        "group": "a",
+        "n_ref": 100,
+        "n_errors": 40,
+        "wer_pct": 40.0,
+        "clean_wer_pct": 2.0,
+        "reference": "ref of a1-u0",
+        "hypothesis": "hyp",
+    }
+    assert forward["conditions"][0]["worst_items"] == []  # the clean condition lists none

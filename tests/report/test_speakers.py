@@ -19,11 +19,17 @@ def test_strip_plot_of_each_speakers_delta(tmp_path):
     assert section.startswith("<section id='speakers'><h2>Who drives the gap</h2>")
     assert "data:image/png;base64," in section
     assert section in render_html(summary)
+    # The worst items of each degraded condition, with the command that renders them.
+    worst = summary["analysis"]["conditions"][2]["worst_items"]
+    assert len(worst) == 5 and worst[0]["n_errors"] >= worst[-1]["n_errors"]
+    assert f"-u {worst[0]['utterance_id']} --out listen" in section
+    assert section.count("worst items</h3>") == 2
 
 
 def test_no_section_without_speaker_deltas(tmp_path):
     summary = build_summary(write_run(tmp_path / "r", n_speakers=4, examples=False))
     for cond in summary["analysis"]["conditions"]:
+        cond["worst_items"] = []
         for cell in cond["groups"]:
             cell["speakers"] = []
     assert speaker_strips(summary) is None and speakers_html(summary) == ""

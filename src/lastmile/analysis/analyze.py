@@ -280,6 +280,7 @@ def analyze_table(
         totals=totals,
         delta_var=delta_var,
         delta_speakers=delta_speakers,
+        worst_items=table.worst_items,
     )
 
 

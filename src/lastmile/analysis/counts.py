@@ -6,6 +6,7 @@ the permutation test are all sums of these matrices over speakers.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,45 @@ import numpy as np
 
 from lastmile.errors import ConfigError
 
-__all__ = ["REQUIRED_ITEM_KEYS", "CountTable", "count_table"]
+__all__ = ["REQUIRED_ITEM_KEYS", "WORST_ITEMS", "CountTable", "WorstItem", "count_table"]
+
+WORST_ITEMS = 5
+"""Items kept per condition as its worst (most errors), for people to read and listen to."""
+
+
+@dataclass(frozen=True)
+class WorstItem:
+    """One scored item with many errors; ``clean_*`` are the same utterance's clean counts
+    (``None`` when it was not scored clean). Text fields are empty when the items had none."""
+
+    utterance_id: str
+    speaker: str
+    group: str
+    n_ref: int
+    n_errors: int
+    clean_n_ref: int | None
+    clean_errors: int | None
+    reference: str
+    hypothesis: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, WER in percent."""
+
+        def pct(errors: int | None, words: int | None) -> float | None:
+            return None if not words or errors is None else round(100.0 * errors / words, 4)
+
+        return {
+            "utterance_id": self.utterance_id,
+            "speaker": self.speaker,
+            "group": self.group,
+            "n_ref": self.n_ref,
+            "n_errors": self.n_errors,
+            "wer_pct": pct(self.n_errors, self.n_ref),
+            "clean_wer_pct": pct(self.clean_errors, self.clean_n_ref),
+            "reference": self.reference,
+            "hypothesis": self.hypothesis,
+        }
+
 
 REQUIRED_ITEM_KEYS: tuple[str, ...] = (
     "condition_id",
@@ -48,6 +87,7 @@ class CountTable:
     insertions: np.ndarray
     n_items: np.ndarray  # items attempted (scored + failed)
     n_failed: np.ndarray
+    worst_items: tuple[tuple[WorstItem, ...], ...] = ()  # per condition, most errors first
 
     @property
     def errors(self) -> np.ndarray:
@@ -92,6 +132,10 @@ def count_table(items: Iterable[Mapping[str, Any]], *, clean_condition_id: str) 
     seen: set[tuple[str, str]] = set()
     # (speaker, condition) -> [N, S, D, I, items, failed]
     cells: dict[tuple[str, str], list[int]] = {}
+    # Per condition a min-heap of (errors, WER, utterance id, item fields): its WORST_ITEMS
+    # worst items (ties broken by the id, so the choice does not depend on item order).
+    heaps: dict[str, list[tuple[int, float, str, tuple[str, str, str, int, str, str]]]] = {}
+    clean_counts: dict[str, tuple[int, int]] = {}
     index = -1
     for index, item in enumerate(items):
         try:
@@ -124,10 +168,34 @@ def count_table(items: Iterable[Mapping[str, Any]], *, clean_condition_id: str) 
         if _is_failed(item.get("error")):
             cell[5] += 1
             continue
+        counted = []
         for k, value in enumerate(raw):
             if type(value) is not int or value < 0:
                 value = _as_count(value, where=f"items[{index}]", key=_COUNT_KEYS[k])
             cell[k] += value
+            counted.append(value)
+        n_errors = counted[1] + counted[2] + counted[3]
+        if cond == clean_condition_id:
+            clean_counts[utt] = (n_errors, counted[0])
+        elif n_errors > 0:
+            heap = heaps.setdefault(cond, [])
+            entry = (
+                n_errors,
+                n_errors / max(counted[0], 1),
+                utt,
+                (
+                    utt,
+                    speaker,
+                    group,
+                    counted[0],
+                    _text(item, "reference"),
+                    _text(item, "hypothesis"),
+                ),
+            )
+            if len(heap) < WORST_ITEMS:
+                heapq.heappush(heap, entry)
+            elif entry[:3] > heap[0][:3]:
+                heapq.heapreplace(heap, entry)
     if index < 0:
         raise ConfigError("analysis: no items given; run the pack first (items.csv is empty)")
     if clean_condition_id not in cond_order:
@@ -151,4 +219,34 @@ def count_table(items: Iterable[Mapping[str, Any]], *, clean_condition_id: str) 
     arrays = [sg, *(table[k].astype(np.float64) for k in range(4)), table[4], table[5]]
     for array in arrays:
         array.flags.writeable = False
-    return CountTable(conditions, groups, speakers, *arrays)
+    worst = []
+    for cond in conditions:
+        ranked = sorted(heaps.get(cond, []), key=lambda e: e[:3], reverse=True)
+        row = []
+        for n_errors, _, _, (utt, speaker, group, n_ref, reference, hypothesis) in ranked:
+            clean = clean_counts.get(utt)
+            row.append(
+                WorstItem(
+                    utterance_id=utt,
+                    speaker=speaker,
+                    group=group,
+                    n_ref=n_ref,
+                    n_errors=n_errors,
+                    clean_n_ref=None if clean is None else clean[1],
+                    clean_errors=None if clean is None else clean[0],
+                    reference=reference,
+                    hypothesis=hypothesis,
+                )
+            )
+        worst.append(tuple(row))
+    sg_, words, subs, dels, ins, tried, failed = arrays
+    return CountTable(
+        conditions, groups, speakers, sg_, words, subs, dels, ins, tried, failed, tuple(worst)
+    )
+
+
+def _text(item: Mapping[str, Any], key: str) -> str:
+    value = item.get(key)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lastmile.analysis.counts import WorstItem
 from lastmile.analysis.inference import MIN_SPEAKERS_FOR_INTERVAL, t_interval, welch_df
 from lastmile.analysis.settings import FairnessSettings
 from lastmile.errors import ConfigError
@@ -263,6 +264,7 @@ class Analysis:
     totals: Totals
     delta_var: np.ndarray
     delta_speakers: np.ndarray
+    worst_items: tuple[tuple[WorstItem, ...], ...] = ()
 
     # -- lookups ----------------------------------------------------------------------------
     def _ci(self, condition_id: str) -> int:
@@ -354,6 +356,10 @@ class Analysis:
                     "n_failed": sum(cell.n_failed for cell in row),
                     **verdict.to_dict(),
                     "groups": [cell.to_dict() for cell in row],
+                    "worst_items": [
+                        item.to_dict()
+                        for item in (self.worst_items[c] if c < len(self.worst_items) else ())
+                    ],
                 }
             )
         return {

@@ -73,22 +73,62 @@ def speaker_strips(summary: Mapping[str, Any]) -> Plot | None:
     )
 
 
+def _worst_items_html(summary: Mapping[str, Any]) -> str:
+    """Per degraded condition, its worst items: reference, hypothesis, WER (and clean WER),
+    and the command that renders the item's audio to listen to."""
+    e = html.escape
+    pack = (summary.get("run") or {}).get("pack") or {}
+    pack_path = str(pack.get("path") or "PACK.yaml")
+    parts = []
+    for cond in summary["analysis"]["conditions"]:
+        worst = cond.get("worst_items") or []
+        if cond["is_clean"] or not worst:
+            continue
+        parts.append(
+            f"<h3>{e(str(cond['id']))}: worst items</h3><div class='scroll'><table><thead><tr>"
+            "<th>utterance</th><th>group</th><th>WER % (clean)</th><th>reference</th>"
+            "<th>hypothesis</th><th>listen</th></tr></thead><tbody>"
+        )
+        for item in worst:
+            clean = item.get("clean_wer_pct")
+            wer = "n/a" if item["wer_pct"] is None else f"{item['wer_pct']:.1f}"
+            wer += "" if clean is None else f" ({clean:.1f})"
+            command = (
+                f"lastmile render {pack_path} -c {cond['id']} -u {item['utterance_id']} "
+                "--out listen"
+            )
+            parts.append(
+                f"<tr><td>{e(item['utterance_id'])}</td><td>{e(item['group'])}</td>"
+                f"<td>{e(wer)}</td><td>{e(item['reference'])}</td><td>{e(item['hypothesis'])}</td>"
+                f"<td><code>{e(command)}</code></td></tr>"
+            )
+        parts.append("</tbody></table></div>")
+    return "".join(parts)
+
+
 def speakers_html(summary: Mapping[str, Any]) -> str:
-    """report.html's "Who drives the gap" section ('' when no speaker Δ is known)."""
+    """report.html's "Who drives the gap" section: the strip plots and each condition's worst
+    items ('' when there is neither)."""
     import base64
 
     plot = speaker_strips(summary)
-    if plot is None:
+    items = _worst_items_html(summary)
+    if plot is None and not items:
         return ""
-    data = base64.b64encode(plot.png).decode("ascii")
-    more = len([c for c in summary["analysis"]["conditions"] if not c["is_clean"]]) - _MAX_PANELS
-    note = (
-        f"<p class='muted'>First {_MAX_PANELS} conditions shown; {more} more in summary.json.</p>"
-    )
-    return (
-        "<section id='speakers'><h2>Who drives the gap</h2>"
-        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(plot.alt)}">'
-        f"<figcaption>{html.escape(plot.title)}</figcaption></figure>"
-        + (note if more > 0 else "")
-        + "</section>"
-    )
+    parts = ["<section id='speakers'><h2>Who drives the gap</h2>"]
+    if plot is not None:
+        data = base64.b64encode(plot.png).decode("ascii")
+        parts.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(plot.alt)}">'
+            f"<figcaption>{html.escape(plot.title)}</figcaption></figure>"
+        )
+        conditions = [c for c in summary["analysis"]["conditions"] if not c["is_clean"]]
+        more = len(conditions) - _MAX_PANELS
+        if more > 0:
+            parts.append(
+                f"<p class='muted'>First {_MAX_PANELS} conditions shown; {more} more in "
+                "summary.json.</p>"
+            )
+    parts.append(items)
+    parts.append("</section>")
+    return "".join(parts)
