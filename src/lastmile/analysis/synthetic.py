@@ -1,8 +1,8 @@
 """Synthetic runs with a known truth, rougher than ASR output usually is, to check the statistics.
 
-This generator is independent of :mod:`lastmile.analysis.simulate` (different model, different
-code) so the analysis is not checked against the model it was tuned on. Per group g, with its
-own speaker count, speaker spread and clean WER (groups differ in all three):
+The model is rougher than the binomial one the analysis was first checked on, so the analysis
+is not checked against the model it was tuned on. Per group g, with its own speaker count,
+speaker spread and clean WER (groups differ in all three):
 
 * speaker s: logit effect b_s ~ N(0, sd_speaker_g²), shared by every condition;
 * utterance u of s: difficulty v_u ~ N(0, sd_utterance²) and length N_u ~ 1 + Poisson(11),
