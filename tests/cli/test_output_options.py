@@ -96,7 +96,7 @@ def test_limit_warns_when_it_thins_a_group_below_min_speakers(stereo_pack, tmp_p
     result = _invoke("run", stereo_pack, "--out", tmp_path / "r", "--limit", "4", "-q", "-j", "1")
     assert result.exit_code == 0, result.output
     assert (
-        "warning: --limit 4 leaves caribbean with 2 speakers, us with 2, fewer than "
+        "warning: --limit 4 leaves caribbean and us with 2 speakers each, fewer than "
         "min_speakers 3: those groups' verdicts can only be insufficient-data; --limit 6 or "
         "more keeps 3 per group"
     ) in result.stderr

@@ -810,10 +810,16 @@ def _warn_thin_groups(loaded: LoadedPack, corpus: Any, limit: int) -> None:
         ),
         len(full),
     )
-    shown = ", ".join(
-        f"{g} with {n} speaker{'' if n == 1 else 's'}" if k == 0 else f"{g} with {n}"
-        for k, (g, n) in enumerate(thin.items())
-    )
+    by_count: dict[int, list[str]] = {}
+    for group, n in thin.items():
+        by_count.setdefault(n, []).append(group)
+    parts = []
+    for n, groups in sorted(by_count.items()):
+        named = groups[:3] + ([f"{len(groups) - 3} more"] if len(groups) > 3 else [])
+        who = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+        each = " each" if len(groups) > 1 else ""
+        parts.append(f"{who} with {n} speaker{'' if n == 1 else 's'}{each}")
+    shown = "; ".join(parts)
     _log.warning(
         "--limit %d leaves %s, fewer than min_speakers %d: those groups' "
         "verdicts can only be insufficient-data; --limit %d or more keeps %d per group",
