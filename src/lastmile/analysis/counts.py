@@ -179,23 +179,14 @@ def count_table(items: Iterable[Mapping[str, Any]], *, clean_condition_id: str) 
             clean_counts[utt] = (n_errors, counted[0])
         elif n_errors > 0:
             heap = heaps.setdefault(cond, [])
-            entry = (
-                n_errors,
-                n_errors / max(counted[0], 1),
-                utt,
-                (
-                    utt,
-                    speaker,
-                    group,
-                    counted[0],
-                    _text(item, "reference"),
-                    _text(item, "hypothesis"),
-                ),
-            )
-            if len(heap) < WORST_ITEMS:
-                heapq.heappush(heap, entry)
-            elif entry[:3] > heap[0][:3]:
-                heapq.heapreplace(heap, entry)
+            key = (n_errors, n_errors / max(counted[0], 1), utt)
+            if len(heap) < WORST_ITEMS or key > heap[0][:3]:
+                text = (_text(item, "reference"), _text(item, "hypothesis"))
+                entry = (*key, (utt, speaker, group, counted[0], *text))
+                if len(heap) < WORST_ITEMS:
+                    heapq.heappush(heap, entry)
+                else:
+                    heapq.heapreplace(heap, entry)
     if index < 0:
         raise ConfigError("analysis: no items given; run the pack first (items.csv is empty)")
     if clean_condition_id not in cond_order:
