@@ -234,6 +234,7 @@ def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
         return out
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
         if isinstance(name, str):
-            out[name] = part.get_payload(decode=True) or b""
+            out[name] = payload if isinstance(payload, bytes) else b""
     return out
