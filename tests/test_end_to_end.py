@@ -13,6 +13,32 @@ from lastmile.cli import cli
 from helpers import demo_rows, demo_subset_pack
 
 
+def _direct_decodes(paths: list[str]) -> list[str]:
+    """faster-whisper's own transcripts of the files, with lastmile's documented settings."""
+    import soundfile as sf
+    from faster_whisper import WhisperModel
+    from threadpoolctl import threadpool_limits
+
+    from lastmile.asr.faster_whisper import default_model_path
+
+    model = WhisperModel(str(default_model_path()), device="cpu", compute_type="int8")
+    out = []
+    for path in paths:
+        audio, _ = sf.read(path, dtype="float32")
+        with threadpool_limits(1, user_api="blas"):
+            segments, _ = model.transcribe(
+                audio,
+                language="en",
+                beam_size=1,
+                temperature=0.0,
+                condition_on_previous_text=False,
+                vad_filter=False,
+                without_timestamps=False,
+            )
+            out.append(" ".join(s.text.strip() for s in segments).strip())
+    return out
+
+
 def test_three_us_utterances_two_conditions(tmp_path: Path):
     rows = [r for r in demo_rows(groups=("us",), per_group=3)][:3]
     assert len(rows) == 3
@@ -39,7 +65,13 @@ def test_three_us_utterances_two_conditions(tmp_path: Path):
     )
     words = sum(int(r["n_ref"]) for r in clean)
     assert words > 10
-    assert errors / words < 0.3, [r["hypothesis_raw"] for r in clean]
+    # tiny.en's own errors: 7 of 23 words ("100 and 30" for "one hundred and thirty",
+    # "and be us" for "and peanuts", "my old" for "mild"); what it says is recorded whole:
+    assert errors / words < 0.35, [r["hypothesis_raw"] for r in clean]
+    audio_of = {r["id"]: r["audio"] for r in rows}
+    assert [r["hypothesis_raw"] for r in clean] == _direct_decodes(
+        [audio_of[r["utterance_id"]] for r in clean]
+    )
     hum = [r for r in items if r["condition_id"] != "clean"]
     assert all(abs(float(r["achieved_snr_db"]) - 10) < 0.05 for r in hum)
     summary = json.loads((out / "summary.json").read_text())

@@ -92,14 +92,49 @@ def test_validate_accepts_good_specs(pack: Path):
 def test_every_builtin_backend_takes_a_cache_salt(spec: dict):
     plain = build_backend(spec)
     salted = build_backend({**spec, "cache_salt": "retrained-2024-06"})
-    assert isinstance(salted, SaltedBackend)
+    assert type(salted) is type(plain)
     assert salted.fingerprint() != plain.fingerprint()
     assert salted.fingerprint() != build_backend({**spec, "cache_salt": 7}).fingerprint()
-    assert json.loads(salted.fingerprint())["backend"] == json.loads(plain.fingerprint())
+    assert json.loads(salted.fingerprint())["cache_salt"] == "retrained-2024-06"
     assert (salted.name, salted.sample_rate) == (plain.name, plain.sample_rate)
+
+
+def test_a_plugin_backend_gets_cache_salt_from_lastmile(monkeypatch: pytest.MonkeyPatch):
+    """A plugin that knows nothing of cache_salt never sees it; its fingerprint is wrapped."""
+    from lastmile.asr import registry
+
+    class Plugin:
+        name = "echo"
+        sample_rate = 8000
+
+        def __init__(self, params: dict) -> None:
+            self.params = params
+
+        @classmethod
+        def from_spec(cls, spec):
+            return cls(dict(spec.params))
+
+        def fingerprint(self) -> str:
+            return json.dumps({"backend": "echo", **self.params})
+
+        def transcribe(self, batch):
+            return ["x" for _ in batch]
+
+    Plugin.__module__ = "acme_asr.echo"
+    monkeypatch.setattr(registry, "backend_class", lambda name: Plugin)
+    plain = build_backend("echo?speed=2")
+    salted = build_backend("echo?speed=2&cache_salt=v2")
+    assert isinstance(salted, SaltedBackend) and salted.backend.params == {"speed": 2}
+    assert json.loads(salted.fingerprint()) == {
+        "backend": json.loads(plain.fingerprint()),
+        "cache_salt": "v2",
+    }
+    assert salted.transcribe([None, None]) == ["x", "x"] and salted.sample_rate == 8000
+    with pytest.raises(ConfigError, match="cache_salt: expected a non-empty text"):
+        build_backend({"name": "echo", "cache_salt": True})
 
 
 def test_cache_salt_in_a_spec_string():
     salted = build_backend("faster-whisper?beam_size=2&cache_salt=v2")
     assert json.loads(salted.fingerprint())["cache_salt"] == "v2"
-    assert json.loads(salted.fingerprint())["backend"]["beam_size"] == 2
+    assert json.loads(salted.fingerprint())["beam_size"] == 2

@@ -17,12 +17,13 @@ import weakref
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 
 from lastmile.asr.base import BackendSpec
-from lastmile.asr.params import Param, check_params
+from lastmile.asr.params import CACHE_SALT_PARAM, Param, check_params
 from lastmile.errors import BackendError, ConfigError
 
 __all__ = ["CommandBackend"]
@@ -32,6 +33,7 @@ _PARAMS = {
         "int", "a whole number of Hz in [1000, 384000]", lambda v: 1000 <= v <= 384000
     ),
     "timeout_s": Param("number", "a number of seconds > 0", lambda v: v > 0),
+    "cache_salt": CACHE_SALT_PARAM,
 }
 
 # The watchdog: a small process of its own (own session, so a Ctrl-C meant for lastmile does
@@ -124,10 +126,18 @@ class CommandBackend:
 
     name = "command"
 
-    def __init__(self, command: str, *, sample_rate: int = 16000, timeout_s: float = 120.0):
-        params = check_params(
-            self.name, {"sample_rate": sample_rate, "timeout_s": timeout_s}, _PARAMS
-        )
+    def __init__(
+        self,
+        command: str,
+        *,
+        sample_rate: int = 16000,
+        timeout_s: float = 120.0,
+        cache_salt: str | None = None,
+    ):
+        given: dict[str, Any] = {"sample_rate": sample_rate, "timeout_s": timeout_s}
+        if cache_salt is not None:
+            given["cache_salt"] = cache_salt
+        params = check_params(self.name, given, _PARAMS)
         if not isinstance(command, str) or "{wav}" not in command:
             raise ConfigError(
                 f"command: the command must contain '{{wav}}' where the audio path goes, "
@@ -142,6 +152,7 @@ class CommandBackend:
         self.program = _resolve_program(words[0])
         self.sample_rate: int = params["sample_rate"]
         self.timeout_s: float = params["timeout_s"]
+        self.cache_salt: str | None = params.get("cache_salt")
         self._watchdog: _Watchdog | None = None
         self._lock = threading.Lock()
         self._running: set[int] = set()
@@ -183,6 +194,7 @@ class CommandBackend:
                 "files": files,
                 "sample_rate": self.sample_rate,
                 "wav": "pcm16",
+                **({"cache_salt": self.cache_salt} if self.cache_salt is not None else {}),
             },
             sort_keys=True,
         )

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from lastmile.errors import ConfigError
 
-__all__ = ["Param", "check_params"]
+__all__ = ["CACHE_SALT_PARAM", "Param", "check_params"]
 
-Kind = Literal["int", "number", "str"]
+Kind = Literal["int", "number", "str", "salt"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,11 @@ class Param:
     allowed: str  # e.g. "an integer >= 1"; said in every error about this parameter
     check: Callable[[Any], bool] | None = None
 
+    def accepts(self, value: Any) -> tuple[bool, Any]:
+        """Whether ``value`` is allowed, and the value as the backend gets it."""
+        ok, typed = _typed(self.kind, value)
+        return ok and (self.check is None or self.check(typed)), typed
+
 
 def _typed(kind: Kind, value: Any) -> tuple[bool, Any]:
     if kind == "int":
@@ -31,7 +36,15 @@ def _typed(kind: Kind, value: Any) -> tuple[bool, Any]:
     if kind == "number":
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return ok and math.isfinite(value), float(value) if ok else value
+    if kind == "salt":  # any text or number, as text
+        ok = isinstance(value, str | int | float) and not isinstance(value, bool)
+        return ok and str(value) != "", str(value) if ok else value
     return isinstance(value, str), value
+
+
+CACHE_SALT_PARAM = Param(
+    "salt", "a non-empty text or number (any value you change to make lastmile decode again)"
+)
 
 
 def check_params(
@@ -53,9 +66,9 @@ def check_params(
             raise ConfigError(
                 f"{backend}: unknown parameter '{name}'{reason}; allowed: {allowed_names}"
             )
-        param = schema[name]
-        ok, typed = _typed(param.kind, value)
-        if not ok or (param.check is not None and not param.check(typed)):
+        ok, typed = schema[name].accepts(value)
+        if not ok:
+            param = schema[name]
             raise ConfigError(f"{backend}: {name}: expected {param.allowed}, got {value!r}")
         out[name] = typed
     return out

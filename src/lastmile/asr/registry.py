@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from lastmile.asr.base import Backend, BackendSpec, parse_backend_spec
+from lastmile.asr.params import CACHE_SALT_PARAM
 from lastmile.errors import BackendError, ConfigError
 
 __all__ = [
@@ -75,7 +76,7 @@ def available_backends() -> list[BackendInfo]:
 
 
 class SaltedBackend:
-    """A backend built with ``cache_salt``: the same backend, with the salt in its
+    """A plugin's backend built with ``cache_salt``: the same backend, with the salt in its
     fingerprint (so in every transcript cache key). Any other attribute is the backend's."""
 
     def __init__(self, backend: Backend, salt: str) -> None:
@@ -100,12 +101,10 @@ class SaltedBackend:
 
 
 def _salt(name: str, value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
-        raise ConfigError(
-            f"{name}: cache_salt: expected a non-empty text or number (any value you change "
-            f"to make lastmile decode again), got {value!r}"
-        )
-    return str(value)
+    ok, salt = CACHE_SALT_PARAM.accepts(value)
+    if not ok:
+        raise ConfigError(f"{name}: cache_salt: expected {CACHE_SALT_PARAM.allowed}, got {value!r}")
+    return str(salt)
 
 
 def build_backend(spec: str | Mapping[str, Any] | BackendSpec) -> Backend:
@@ -114,7 +113,8 @@ def build_backend(spec: str | Mapping[str, Any] | BackendSpec) -> Backend:
     Everything a run would find wrong with the spec is found here: unknown backends and
     parameters, values of the wrong type, missing model folders or programs (ConfigError),
     and backends that cannot run on this machine (BackendError). Every backend takes
-    ``cache_salt`` (handled here, never passed on): a value that goes into the fingerprint.
+    ``cache_salt``, a value that goes into its fingerprint: lastmile's own backends take it
+    as a parameter; for a plugin's it is handled here (the plugin never sees it).
     """
     parsed = spec if isinstance(spec, BackendSpec) else parse_backend_spec(spec)
     cls = backend_class(parsed.name)
@@ -122,10 +122,12 @@ def build_backend(spec: str | Mapping[str, Any] | BackendSpec) -> Backend:
     if problem is not None:
         raise BackendError(f"asr: backend '{parsed.name}' is not usable here: {problem}")
     params = dict(parsed.params)
-    salt = _salt(parsed.name, params.pop("cache_salt")) if "cache_salt" in params else None
-    unsalted = BackendSpec(name=parsed.name, argument=parsed.argument, params=params)
+    salt = None
+    if "cache_salt" in params and not cls.__module__.startswith("lastmile."):
+        salt = _salt(parsed.name, params.pop("cache_salt"))  # a plugin never sees it
+    own = BackendSpec(name=parsed.name, argument=parsed.argument, params=params)
     try:
-        backend: Backend = cls.from_spec(unsalted)  # type: ignore[attr-defined]
+        backend: Backend = cls.from_spec(own)  # type: ignore[attr-defined]
     except (TypeError, ValueError) as exc:  # a plugin that does not raise ConfigError itself
         raise ConfigError(
             f"asr: backend '{parsed.name}' cannot be built from {spec!r}: {exc}"
