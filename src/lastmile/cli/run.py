@@ -86,8 +86,17 @@ def _execute(
     flag_exit: bool = True,
     absolute_paths: bool = False,
     conditions: tuple[str, ...] = (),
+    executor: str | None = None,
+    ray_address: str | None = None,
+    ship_audio: bool = False,
 ) -> None:
-    if workers > 1 and not _io_bound(asr):
+    if ray_address is not None and executor == "local":
+        raise BadInput("--ray-address: only with --executor ray")
+    if ship_audio and executor == "local":
+        raise BadInput("--ship-audio: only with --executor ray")
+    if ray_address is not None or ship_audio:
+        executor = "ray"
+    if workers > 1 and not _io_bound(asr) and executor != "ray":
         from lastmile.forkserver import pool_context
 
         pool_context(asr or "faster-whisper")  # its imports overlap the engine's below
@@ -117,6 +126,9 @@ def _execute(
                 item_timeout_s=item_timeout,
                 absolute_paths=absolute_paths,
                 conditions=_condition_ids(conditions),
+                executor=executor,
+                ray_address=ray_address,
+                ship_audio=ship_audio,
             ),
             on_progress=update,
         )
@@ -155,7 +167,29 @@ def _run_options(func: Any) -> Any:
                 "-j",
                 type=int,
                 default=None,
-                help="Worker processes (default: the number of cores).",
+                help="Worker processes, or Ray actors with --executor ray (default: the "
+                "number of cores here).",
+            ),
+            click.option(
+                "--executor",
+                type=click.Choice(["local", "ray"]),
+                default=None,
+                help="Decode on this machine's cores (local) or on a Ray cluster (ray: one "
+                'actor per worker; needs pip install "lastmile[ray]"). Default: the pack\'s '
+                "run.executor, else local.",
+            ),
+            click.option(
+                "--ray-address",
+                default=None,
+                metavar="ADDR",
+                help="With --executor ray: the cluster's head (HOST:PORT, ray://HOST:PORT or "
+                "auto); default: a local Ray started for the run.",
+            ),
+            click.option(
+                "--ship-audio",
+                is_flag=True,
+                help="With --executor ray: send the audio, noise and profile data through "
+                "Ray's object store (workers that cannot read this machine's files).",
             ),
             click.option(
                 "--conditions",
@@ -224,6 +258,9 @@ def run_command(
     absolute_paths: bool,
     dry_run: bool,
     conditions: tuple[str, ...],
+    executor: str | None,
+    ray_address: str | None,
+    ship_audio: bool,
 ) -> None:
     """Run scenario PACK: render every utterance under every condition, decode, score,
     analyse, and write a run folder (items.csv, summary.json, report.html).
@@ -254,6 +291,9 @@ def run_command(
         label=pack.stem,
         absolute_paths=absolute_paths,
         conditions=conditions,
+        executor=executor,
+        ray_address=ray_address,
+        ship_audio=ship_audio,
     )
 
 
@@ -271,6 +311,9 @@ def demo_command(
     as_json: bool,
     item_timeout: float | None,
     conditions: tuple[str, ...],
+    executor: str | None,
+    ray_address: str | None,
+    ship_audio: bool,
 ) -> None:
     """Run the shipped demo pack on the shipped demo corpus (synthetic voices standing in
     for accent groups) with the default offline ASR, and print WER per condition × group.
@@ -296,6 +339,9 @@ def demo_command(
         label="demo",
         flag_exit=False,
         conditions=conditions,
+        executor=executor,
+        ray_address=ray_address,
+        ship_audio=ship_audio,
     )
 
 

@@ -6,6 +6,7 @@ Every finished item is committed to the run store as it completes, so a killed r
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import itertools
@@ -135,6 +136,15 @@ class RunOptions:
     """Also record the pack's, the manifest's and the run folder's absolute paths in run.json
     (``paths``). Off by default: run.json, summary.json and the reports are shared, and show
     the pack by its file name and the manifest relative to the pack."""
+    executor: str | None = None
+    """``local`` (processes on this machine) or ``ray`` (actors on a Ray cluster, see
+    :mod:`lastmile.run.ray_executor`); ``None``: the pack's ``run.executor``."""
+    ray_address: str | None = None
+    """The Ray cluster to use (``HOST:PORT``, ``ray://HOST:PORT``, ``auto``); ``None``: the
+    pack's ``run.ray_address``, else a local Ray started for the run and stopped after it."""
+    ship_audio: bool = False
+    """With Ray: send the utterances' audio and the pack's noise and profile data through
+    the object store, for workers that cannot read the driver's files."""
 
 
 @dataclass(frozen=True)
@@ -264,9 +274,20 @@ def run_pack(
     there is none), which import the calling script again: call this from a script under
     ``if __name__ == "__main__":``, as with any ``multiprocessing`` code.
     """
+    with contextlib.ExitStack() as cleanup:  # a Ray session ends with the run
+        return _run_pack(pack_path, options or RunOptions(), on_progress, backend, cleanup=cleanup)
+
+
+def _run_pack(
+    pack_path: str | Path,
+    options: RunOptions,
+    on_progress: Callable[[Progress], None] | None,
+    backend: Any,
+    *,
+    cleanup: contextlib.ExitStack,
+) -> RunResult:
     from lastmile.asr import build_backend
 
-    options = options or RunOptions()
     t_start = time.perf_counter()
     loaded = only_conditions(load_pack(pack_path), options.conditions)
     spec = options.asr if options.asr is not None else loaded.pack.asr
@@ -302,6 +323,8 @@ def run_pack(
         limit=options.limit,
     )
     meta["identity"] = identity_digests(identity)
+    # Ray: connected and its nodes checked before the run folder changes
+    ray_session = _ray_session(loaded, spec, options, ctx, cleanup)
 
     if options.resume is not None:
         run_dir = Path(options.resume)
@@ -415,6 +438,22 @@ def run_pack(
     tasks = planned_tasks()
     if getattr(ctx.backend, "io_bound", False):  # remote: threads, not processes
         _run_in_flight(ctx, tasks, finish, report, prewarm_reports=options.reports)
+    elif ray_session is not None:
+        if options.reports:
+            _prewarm_reports()
+        ray_session.run(
+            loaded=loaded,
+            spec=spec,
+            renderer=ctx.renderer,
+            normalizer=loaded.pack.normalizer,
+            retries=options.retries,
+            item_timeout_s=options.item_timeout_s,
+            ship_audio=options.ship_audio,
+            tasks=tasks,
+            finish=finish,
+            report=report,
+        )
+        ray_session.close()  # no actor outlives the decoding
     elif options.workers <= 1:
         _run_inline(ctx, tasks, finish, report, prewarm_reports=options.reports)
     else:
@@ -762,6 +801,31 @@ def _run_pool(
         record_deaths()  # fewer tasks than it takes to stop the run: all died
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ray_session(
+    loaded: LoadedPack,
+    spec: Any,
+    options: RunOptions,
+    ctx: WorkerContext,
+    cleanup: contextlib.ExitStack,
+) -> Any:
+    """A connected, checked :class:`~lastmile.run.ray_executor.RaySession` when the run
+    uses Ray (``options.executor``, else the pack's ``run.executor``), closed by
+    ``cleanup``; ``None`` for the local executor and for an I/O-bound backend (its requests
+    run on threads in this process)."""
+    executor = options.executor or loaded.pack.run.executor
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"--executor: expected local or ray, got {executor!r}")
+    if executor != "ray" or getattr(ctx.backend, "io_bound", False):
+        return None
+    from lastmile.run.ray_executor import RaySession
+
+    address = options.ray_address or loaded.pack.run.ray_address
+    session = cleanup.enter_context(RaySession(address=address, workers=options.workers))
+    session.connect()
+    session.check_nodes(spec)
+    return session
 
 
 def only_conditions(loaded: LoadedPack, ids: Sequence[str] | None) -> LoadedPack:

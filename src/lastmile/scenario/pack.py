@@ -219,6 +219,18 @@ class RunSettings(StrictModel):
         "item (items.csv, run.json) but the run fails: the CLI exits 3 and lists the "
         "distinct errors with their counts. 0 allows no failed item, 1 any number.",
     )
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where items are decoded: `local` (worker processes on this machine) or "
+        '`ray` (one actor per worker on a Ray cluster; needs `pip install "lastmile[ray]"` '
+        "on the driver and the workers). The CLI's --executor overrides it.",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="With `executor: ray`, the cluster's address (`HOST:PORT` of the head "
+        "node, `ray://HOST:PORT` for Ray Client, or `auto`); unset: a local Ray is started for "
+        "the run and stopped after it. The CLI's --ray-address overrides it.",
+    )
 
 
 class Pack(StrictModel):
