@@ -244,3 +244,32 @@ def test_a_program_that_is_not_executable_is_refused(tmp_path: Path):
     script.write_text("#!/bin/sh\necho hi\n")
     with pytest.raises(ConfigError, match="not executable; run chmod"):
         build_backend(f"command:{script} {{wav}}")
+
+
+@pytest.mark.timeout(180)
+def test_item_timeout_in_a_real_run_leaves_nothing_running(tmp_path: Path):
+    """Measured before: with --item-timeout 2 the run printed its summary, then took 118 s
+    more to exit while the timed-out decodes went on."""
+    token = _token()
+    script = _spawner(tmp_path, token)
+    rows = demo_rows(groups=("us",), per_group=2)
+    pack = demo_subset_pack(
+        tmp_path / "pack",
+        rows,
+        asr={"name": "command", "argument": f"{script} {{wav}} {tmp_path / 'started'}"},
+        fairness={"min_speakers": 2},
+    )
+    t0 = time.monotonic()
+    run = ["run", str(pack), "--out", str(tmp_path / "run"), "-j", "1", "-q", "--no-cache"]
+    done = subprocess.run(
+        [sys.executable, "-m", "lastmile.cli", *run, "--item-timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    elapsed = time.monotonic() - t0
+    assert done.returncode == 3, done.stderr  # every item failed: a runtime failure
+    assert "timed out" in done.stderr or "longer than 1 s" in done.stderr, done.stderr
+    assert elapsed < 90, elapsed  # the children would sleep 300 s
+    assert _wait_until_none(token) == []
