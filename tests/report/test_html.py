@@ -28,8 +28,8 @@ def test_html_is_self_contained(built_run):
     assert "@import" not in page
     assert "<script" not in page.lower()
     pairs = page.count("<div class='pair'>")
-    # one SNR plot, the heatmap and a spectrogram pair per listening example
-    assert page.count('src="data:image/png;base64,') == 2 + pairs
+    # one SNR plot, the heatmap, the speakers' strip plots and a spectrogram pair per example
+    assert page.count('src="data:image/png;base64,') == 3 + pairs
     assert 'src="data:audio/flac;base64,' in page
     assert page.index("id='findings'") < page.index("data:image/png")  # findings come first
 
@@ -82,7 +82,7 @@ def test_report_opens_in_headless_chromium(built_run, tmp_path):
             assert findings.is_visible()
             assert "caribbean speakers lose" in findings.inner_text()
             images = page.locator("img")
-            assert images.count() == 2 + page.locator(".spectra img").count()
+            assert images.count() == 3 + page.locator(".spectra img").count()
             for k in range(images.count()):
                 image = images.nth(k)
                 image.scroll_into_view_if_needed()
