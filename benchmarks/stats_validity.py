@@ -17,7 +17,7 @@ Prints ``key=value`` lines:
 
 Run: ``python benchmarks/stats_validity.py [--sims N] [--seed S]`` (default 100 sims: a few
 minutes on one core; use ``--sims 1000`` for the figures in benchmarks/README.md).
-Exits 1 if a target is missed.
+Exits 1 if a target is missed by more than two Monte-Carlo standard errors of the estimate.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def main() -> int:
         for kind in ("wer", "delta", "pairs"):
             value = getattr(cov, kind)
             print(f"coverage_{kind}_n{n}={value:.4f}")
-            if not 0.93 <= value <= 0.97:
+            slack = 2.0 * (0.95 * 0.05 / max(cov.n_intervals / 3, 1)) ** 0.5  # Monte-Carlo
+            if not 0.93 - slack <= value <= 0.97 + slack:
                 failures.append(f"coverage_{kind}_n{n}")
         print(f"shown_n{n}={cov.shown:.3f}")
     for metric in ("absolute", "relative"):
@@ -80,7 +81,7 @@ def main() -> int:
             key = f"null_{metric}_{'-'.join(map(str, sizes))}"
             print(f"{key}_familywise={null.familywise_uneven:.4f}")
             print(f"{key}_p_below_alpha={null.p_below_alpha:.4f}")
-            if null.familywise_uneven > 0.05:
+            if null.familywise_uneven > 0.05 + 2.0 * (0.05 * 0.95 / args.sims) ** 0.5:
                 failures.append(f"{key}_familywise")
     for n in (5, 10, 30):
         alike = verdict_shares(gap=0.0, n_speakers=n, n_sims=args.sims, seed=int(next(seeds)))
@@ -88,7 +89,7 @@ def main() -> int:
         print(f"inconclusive_share_n{n}={alike.inconclusive:.4f}")
     edge = verdict_shares(gap=0.05, n_speakers=30, n_sims=args.sims, seed=int(next(seeds)))
     print(f"false_even_at_margin={edge.even:.4f}")
-    if edge.even > 0.05:
+    if edge.even > 0.05 + 2.0 * (0.05 * 0.95 / args.sims) ** 0.5:
         failures.append("false_even_at_margin")
     if not args.no_power:
         for gap in (0.02, 0.05, 0.10, 0.20):
