@@ -185,9 +185,9 @@ def test_faster_whisper_is_transparent_through_a_real_run(library: Any, tmp_path
 
 
 @pytest.mark.timeout(120)
-def test_beam_size_reaches_the_decoder(library: Any):
+def test_beam_size_reaches_the_decoder(backend: Any, library: Any):
     audio = demo_audio("caribbean-m4-05")
-    greedy = build_backend("faster-whisper").transcribe([audio])[0]
+    greedy = backend.transcribe([audio])[0]
     beam = build_backend("faster-whisper?beam_size=5").transcribe([audio])[0]
     assert greedy != beam  # measured: "...our PowerPoint..." against "...a follow-up..."
     assert greedy == direct(library, audio, beam_size=1)[0]
