@@ -139,3 +139,13 @@ def test_a_missing_profile_in_a_chain_fails_before_the_run(tmp_path: Path) -> No
     renderer = Renderer(loaded, sample_rate=SR)
     with pytest.raises(ConfigError, match=r"frontend\.n\[0\].*'nowhere'.*not found"):
         renderer.validate_condition(loaded.condition("clean+n"))
+
+
+def test_a_notch_above_the_channels_nyquist_fails_before_the_run(tmp_path: Path) -> None:
+    chains = {"n5k": [{"type": "notch", "freqs_hz": [5000]}]}
+    loaded = load_pack(_pack(tmp_path, frontend=chains))
+    renderer = Renderer(loaded, sample_rate=SR)
+    renderer.validate_condition(loaded.condition("hospital-imaging-suite_snr5+n5k"))  # 16 kHz
+    assert renderer.frontend_rate(loaded.condition("pink_snr5_g711u+n5k")) == 8000
+    with pytest.raises(ConfigError, match=r"frontend\.n5k\[0\] at 8000 Hz.*half the sample rate"):
+        renderer.validate_condition(loaded.condition("pink_snr5_g711u+n5k"))

@@ -78,6 +78,23 @@ class FrontEnd:
     def key(self) -> str:
         return json.dumps(self.describe(), sort_keys=True, separators=(",", ":"))
 
+    def check(self, *, sample_rate: int) -> None:
+        """Refuse now what :meth:`apply` would refuse at ``sample_rate`` (a notch or cutoff
+        above Nyquist), so a run fails before its first item, not on every item."""
+        from lastmile.errors import LastmileError
+
+        for i, stage in enumerate(self.stages):
+            check = getattr(stage, "sos", None)  # the filter stages design their filter
+            if check is None:
+                continue
+            try:
+                check(sample_rate=sample_rate)
+            except LastmileError as exc:
+                raise type(exc)(
+                    f"frontend.{self.name}[{i}] at {sample_rate} Hz (the rate after the "
+                    f"channel): {exc}"
+                ) from exc
+
     def apply(self, audio: np.ndarray, *, sample_rate: int) -> np.ndarray:
         """``audio`` (shape ``(n,)``, float32) through every stage in order."""
         out = validate_audio(audio, source=f"frontend {self.name} input")

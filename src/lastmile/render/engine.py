@@ -138,7 +138,20 @@ class Renderer:
         if condition.device is not None:
             self.device_response(condition.device.name)
         if condition.frontend is not None:
-            self.frontend(condition.frontend)
+            self.frontend(condition.frontend).check(sample_rate=self.frontend_rate(condition))
+
+    def frontend_rate(self, condition: Condition) -> int:
+        """The rate a condition's front end runs at: the channel's output rate (8 kHz after
+        G.711, ...), found by sending 0.1 s of quiet noise through the channel."""
+        if condition.channel is None:
+            return self.render_rate
+        from lastmile.channel import apply_channel
+
+        probe = np.random.default_rng(0).standard_normal(self.render_rate // 10) * 1e-3
+        _, rate, _ = apply_channel(
+            probe.astype(np.float32), condition.channel, sample_rate=self.render_rate
+        )
+        return int(rate)
 
     # -- rendering ---------------------------------------------------------------------
     def load_speech(self, audio_path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
