@@ -179,9 +179,9 @@ def findings(summary: Mapping[str, Any]) -> list[str]:
     for cond in insufficient:
         same_note.setdefault(str(cond["note"]), []).append(label(cond))
     for note, names in same_note.items():
-        shown = names[:3] + ([f"{len(names) - 3} more"] if len(names) > 3 else [])
-        sep = "; " if any("," in name for name in shown) else ", "  # labels may hold commas
-        joined = shown[0] if len(shown) == 1 else f"{sep.join(shown[:-1])} and {shown[-1]}"
+        first = names[:3] + ([f"{len(names) - 3} more"] if len(names) > 3 else [])
+        sep = "; " if any("," in name for name in first) else ", "  # labels may hold commas
+        joined = first[0] if len(first) == 1 else f"{sep.join(first[:-1])} and {first[-1]}"
         out.append(f"Under {joined}, no fairness verdict: {note}.")
     if not uneven and not inconclusive and conditions:
         judged = [c for c in conditions if c["disparity_pts"]["value"] is not None]
