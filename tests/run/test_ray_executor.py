@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from helpers import demo_rows, demo_subset_pack
 # A backend whose transcript is the digest of the audio it was given: two runs with equal
 # transcripts rendered the same bytes. With kill=DIGEST its process exits on that audio (a
 # crash in native code); with sleep_s it is a slow decoder.
-AUDIOHASH = '''
+AUDIOHASH = """
 import hashlib
 import os
 import time
@@ -59,7 +58,7 @@ class AudioHash:
             time.sleep(self.sleep_s)
             out.append("h" + digest[:24])
         return out
-'''
+"""
 
 
 def _write_plugin(site: Path) -> None:
@@ -103,9 +102,28 @@ def local_ray(site: Path) -> Iterator[None]:
 
 
 def _pack(folder: Path, **fields) -> Path:
+    """Two groups of two speakers; pink, hum and a looped noise recording (a file the actors
+    read, or are sent with --ship-audio)."""
+    import numpy as np
+
+    from lastmile.audio import write_audio
+    from lastmile.testing import modulated_noise
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    write_audio(
+        folder / "noise.wav",
+        modulated_noise(rng, duration_s=2.0, sample_rate=16000) * 0.1,
+        sample_rate=16000,
+    )
     rows = demo_rows(groups=("us", "gb-rp"), per_group=2)
     fields.setdefault(
-        "conditions", [{"noise": "pink", "snr_db": 5}, {"noise": {"type": "hum"}, "snr_db": 10}]
+        "conditions",
+        [
+            {"noise": "pink", "snr_db": 5},
+            {"noise": {"type": "hum"}, "snr_db": 10},
+            {"noise": {"file": "noise.wav"}, "snr_db": 0},
+        ],
     )
     return demo_subset_pack(folder, rows, fairness={"min_speakers": 2}, **fields)
 
@@ -118,14 +136,259 @@ def _rows(run_dir: Path) -> list[dict[str, str]]:
     return sorted(rows, key=lambda r: r["item_id"])
 
 
+_COMMON = {"asr": "audiohash", "use_cache": False, "reports": False}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, site: Path) -> tuple[Path, list[dict]]:
+    """The pack and its items from the local pool of two worker processes."""
+    folder = tmp_path_factory.mktemp("reference")
+    pack = _pack(folder / "p")
+    run_pack(pack, RunOptions(out=folder / "local", workers=2, **_COMMON))
+    rows = _rows(folder / "local")
+    assert len(rows) == 16 and not any(r["error"] for r in rows)
+    assert len({r["hypothesis_raw"] for r in rows}) == 16  # every rendering differs
+    return pack, rows
+
+
 @pytest.mark.timeout(240)
-def test_the_same_items_as_the_local_pool_byte_for_byte(tmp_path: Path, local_ray: None):
-    pack = _pack(tmp_path / "p")
-    common = {"asr": "audiohash", "workers": 2, "use_cache": False, "reports": False}
-    run_pack(pack, RunOptions(out=tmp_path / "local", **common))
-    result = run_pack(pack, RunOptions(out=tmp_path / "ray", executor="ray", **common))
-    local, remote = _rows(tmp_path / "local"), _rows(tmp_path / "ray")
-    assert result.n_items == len(remote) == 12
-    assert all(r["hypothesis_raw"].startswith("h") and not r["error"] for r in remote)
-    assert len({r["hypothesis_raw"] for r in remote}) == 12  # every rendering differs
-    assert remote == local
+def test_the_same_items_as_the_local_pool_byte_for_byte(
+    tmp_path: Path, local_ray: None, reference: tuple[Path, list[dict]]
+):
+    pack, local = reference
+    result = run_pack(pack, RunOptions(out=tmp_path / "ray", workers=2, executor="ray", **_COMMON))
+    assert result.n_items == 16 and result.n_failed == 0
+    assert _rows(tmp_path / "ray") == local
+    shipped = RunOptions(
+        out=tmp_path / "ship", workers=2, executor="ray", ship_audio=True, **_COMMON
+    )
+    run_pack(pack, shipped)
+    assert _rows(tmp_path / "ship") == local
+
+
+@pytest.mark.timeout(120)
+def test_shipped_audio_reaches_actors_that_cannot_read_the_files(
+    tmp_path: Path, local_ray: None, reference: tuple[Path, list[dict]]
+):
+    """The driver loads the pack, its noise recording and the utterances' bytes; then the
+    pack's folder is moved away, so no path the actor is given resolves."""
+    import shutil
+
+    from lastmile.corpus import load_corpus
+    from lastmile.render.engine import Renderer
+    from lastmile.run.plan import item_id
+    from lastmile.run.ray_executor import _Actor
+    from lastmile.run.worker import Task
+
+    source, local = reference
+    folder = tmp_path / "p"
+    shutil.copytree(source.parent, folder)
+    audio = folder / "audio"
+    audio.mkdir()
+    with (folder / "manifest.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        row["audio"] = str(Path(shutil.copy(row["audio"], audio)))
+    with (folder / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    loaded = load_pack(folder / "pack.yaml")
+    renderer = Renderer(loaded, sample_rate=16000, render_rate=loaded.pack.render_sample_rate)
+    for cond in loaded.conditions:
+        renderer.validate_condition(cond)
+    shipped = (renderer._generators, renderer._devices, renderer._frontends)
+    corpus = load_corpus(loaded.manifest_path, group_by="accent")
+    chunk = [
+        (
+            Task(
+                utt.id,
+                str(utt.audio),
+                utt.text,
+                tuple((item_id(utt.id, c.id), c.id) for c in loaded.conditions),
+            ),
+            Path(utt.audio).read_bytes(),
+        )
+        for utt in corpus.utterances
+    ]
+    folder.rename(tmp_path / "moved")
+    assert not Path(chunk[0][0].audio).exists() and not (folder / "noise.wav").exists()
+    actor = ray.remote(_Actor).remote(loaded, "audiohash", "default", 0, None, shipped)
+    try:
+        records = ray.get(actor.process.remote(chunk), timeout=90)
+    finally:
+        ray.kill(actor)
+    got = {r["item_id"]: (r.get("hypothesis_raw"), r["error"]) for r in records}
+    assert got == {r["item_id"]: (r["hypothesis_raw"], None) for r in local}
+    # without the bytes, the same actor setup cannot read the moved utterance
+    actor = ray.remote(_Actor).remote(loaded, "audiohash", "default", 0, None, shipped)
+    try:
+        records = ray.get(actor.process.remote([(chunk[0][0], None)]), timeout=90)
+    finally:
+        ray.kill(actor)
+    assert all("AudioError" in r["error"] for r in records)
+
+
+@pytest.mark.timeout(180)
+def test_an_actor_that_dies_is_replaced_and_the_item_that_kills_it_is_recorded(
+    tmp_path: Path, local_ray: None, reference: tuple[Path, list[dict]]
+):
+    pack, local = reference
+    victim = next(r for r in local if r["condition_id"] == "pink_snr5")
+    options = RunOptions(
+        out=tmp_path / "ray",
+        workers=2,
+        executor="ray",
+        retries=1,
+        asr=f"audiohash?kill={victim['hypothesis_raw'][1:]}",
+        use_cache=False,
+        reports=False,
+    )
+    result = run_pack(pack, options)
+    rows = _rows(tmp_path / "ray")
+    assert result.n_failed == 1 and len(rows) == 16
+    failed = [r for r in rows if r["error"]]
+    assert [r["item_id"] for r in failed] == [victim["item_id"]]
+    assert failed[0]["error"] == "the Ray actor died while decoding this item (2 times)"
+    ok = {r["item_id"]: r["hypothesis_raw"] for r in rows if not r["error"]}
+    assert ok == {r["item_id"]: r["hypothesis_raw"] for r in local if r is not victim}
+    assert ray.available_resources().get("CPU") == 2  # every actor of the run is gone
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.timeout(60)
+def test_an_unreachable_address_is_one_error_before_anything_is_written(
+    tmp_path: Path, reference: tuple[Path, list[dict]]
+):
+    from click.testing import CliRunner
+
+    from lastmile.cli import cli
+
+    pack, _ = reference
+    address = f"127.0.0.1:{_free_port()}"
+    t0 = time.monotonic()
+    res = CliRunner().invoke(
+        cli,
+        ["run", str(pack), "--asr", "audiohash", "--executor", "ray", "--ray-address", address,
+         "--out", str(tmp_path / "run")],
+    )  # fmt: skip
+    assert res.exit_code == 3, res.output
+    assert f"--ray-address {address}: cannot reach a Ray head there" in res.output
+    assert time.monotonic() - t0 < 20
+    assert not (tmp_path / "run").exists()
+
+
+def _lastmile(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    return subprocess.run(
+        [sys.executable, "-m", "lastmile", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+@pytest.mark.timeout(60)
+def test_without_ray_the_error_names_the_install(tmp_path: Path, reference):
+    pack, _ = reference
+    blocker = tmp_path / "no-ray"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['ray'] = None\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(blocker), os.environ["PYTHONPATH"]])}
+    res = _lastmile(
+        "run", str(pack), "--asr", "audiohash", "--executor", "ray", "--out",
+        str(tmp_path / "run"), env=env,
+    )  # fmt: skip
+    assert res.returncode == 3, res.stderr
+    assert 'pip install "lastmile[ray]"' in res.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode().strip()
+    except OSError:
+        return ""
+
+
+def _stored(store: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("select count(*) from items").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_driver_leaves_no_ray_process_and_resumes(tmp_path: Path, reference):
+    pack, local = reference
+    out = tmp_path / "run"
+    args = ["run", str(pack), "--executor", "ray", "-j", "2", "--no-cache", "--quiet"]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "lastmile", *args, "--asr", "audiohash?sleep_s=0.4",
+         "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 150
+        while _stored(out / "store.sqlite") < 3:
+            assert driver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        started = _descendants(driver.pid)
+        assert started  # Ray's processes and the actors
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    # the actors, the raylet and the GCS die with the driver; Ray's own dashboard and
+    # runtime-env agents notice their raylet's death later (about a minute, Ray's check)
+    agents = {p for p in started if _name(p) in ("ray::DashboardAgent", "ray::RuntimeEnvAgent")}
+    deadline = time.monotonic() + 30
+    while _alive(started - agents) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(started - agents)
+    kept = _stored(out / "store.sqlite")
+    assert 3 <= kept < 16
+    res = _lastmile(*args, "--asr", "audiohash?sleep_s=0.4", "--resume", str(out), timeout=180)
+    assert res.returncode in (0, 1), res.stderr
+    assert _rows(out) == local
