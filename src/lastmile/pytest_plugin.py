@@ -287,10 +287,13 @@ def make_baseline(summary: dict[str, Any]) -> dict[str, Any]:
                 "n_failed": cell.get("n_failed"),
             }
     run = summary.get("run", {})
+    parts = (run.get("identity") or {}).get("parts") or {}
     return {
         "schema_version": BASELINE_SCHEMA_VERSION,
         "pack": run.get("pack", {}).get("name"),
         "seed": run.get("pack", {}).get("seed"),
+        "utterances": parts.get("utterances"),  # digests of the run's identity parts
+        "renderer": parts.get("renderer"),
         "backend": run.get("backend", {}).get("fingerprint"),
         "normalizer": run.get("normalizer"),
         "conditions": {str(c["id"]): c.get("spec") for c in run.get("conditions", []) if "id" in c},
@@ -352,13 +355,20 @@ def _describe_change(before: Any, now: Any) -> str:
 
 def stale_baseline(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[str]]:
     """Why ``before`` no longer measures what ``after`` does, per condition (and
-    ``fairness``): another backend, normalizer or seed makes every condition stale; a
+    ``fairness``): another backend, normalizer, seed, utterance selection or renderer makes
+    every condition stale; a
     condition whose spec changed under the same id is stale alone. Empty when it is current."""
     whole = []
     for key, what in (("backend", "the backend"), ("normalizer", "the normalizer"),
                       ("seed", "the seed")):  # fmt: skip
         if before.get(key) != after.get(key):
             whole.append(f"{what} changed ({_describe_change(before.get(key), after.get(key))})")
+    for key, what in (
+        ("utterances", "the utterances changed (another corpus, transcripts or --lastmile-limit)"),
+        ("renderer", "the renderer changed (lastmile was upgraded)"),
+    ):
+        if before.get(key) != after.get(key):
+            whole.append(what)
     problems: dict[str, list[str]] = {}
     if whole:
         text = f"baseline stale: {'; '.join(whole)}; {_ACCEPT}"

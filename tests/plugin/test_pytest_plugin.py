@@ -273,6 +273,14 @@ def test_a_changed_condition_or_backend_makes_the_baseline_stale(pytester: pytes
         ]
     )
     assert "WER rose" not in result.stdout.str()
+    # fewer utterances (--lastmile-limit): every test is stale
+    result = pytester.runpytest("--lastmile", str(pack), "--lastmile-asr", steady,
+                                "--lastmile-limit", "2")  # fmt: skip
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        ["*baseline stale: the utterances changed (another corpus, transcripts or "
+         "--lastmile-limit); accept with --lastmile-update-baseline"]
+    )  # fmt: skip
     # another backend (the recognizer's command line differs): every test is stale
     other = _recognizer(pytester, fail_duration_s=99)
     result = pytester.runpytest("--lastmile", str(pack), "--lastmile-asr", other)
@@ -314,6 +322,8 @@ def _baseline(**overrides):
         "seed": 3,
         "backend": '{"backend": "faster-whisper", "beam_size": 1}',
         "normalizer": "default",
+        "utterances": "9f2c",
+        "renderer": "77ab",
         "metric": "absolute",
         "conditions": {
             "clean": {"noise": None, "snr_db": None},
