@@ -137,3 +137,13 @@ def test_an_unknown_condition_is_bad_input_naming_the_known_ids(stereo_pack, tmp
         result.output
     )
     assert not (tmp_path / "x" / "items.csv").exists()
+
+
+def test_a_dry_run_counts_only_the_chosen_conditions(stereo_pack: Path):
+    import json
+
+    every = _invoke("run", stereo_pack, "--dry-run", "--json")
+    subset = _invoke("run", stereo_pack, "--dry-run", "--json", "--conditions", "pink")
+    assert every.exit_code == subset.exit_code == 0, subset.output
+    assert json.loads(every.stdout)["items"] == 6 * 3
+    assert json.loads(subset.stdout)["items"] == 6 * 2  # clean and pink

@@ -11,7 +11,13 @@ __all__ = ["print_dry_run"]
 
 
 def print_dry_run(
-    pack: Path, *, asr: str | None, limit: int | None, no_cache: bool, as_json: bool
+    pack: Path,
+    *,
+    asr: str | None,
+    limit: int | None,
+    no_cache: bool,
+    as_json: bool,
+    conditions: tuple[str, ...] | None = None,
 ) -> None:
     """Print what a run of ``pack`` would send to its backend; nothing is rendered, decoded,
     sent or written."""
@@ -20,7 +26,7 @@ def print_dry_run(
     from lastmile.cli.common import console as make_console
     from lastmile.run.estimate import plan_audio
 
-    plan = plan_audio(pack, asr=asr, limit=limit, use_cache=not no_cache)
+    plan = plan_audio(pack, asr=asr, limit=limit, use_cache=not no_cache, conditions=conditions)
     if as_json:
         click.echo(json.dumps(plan.as_dict(), indent=2))
         return

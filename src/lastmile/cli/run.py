@@ -275,7 +275,14 @@ def run_command(
     if dry_run:
         from lastmile.cli.dryrun import print_dry_run
 
-        print_dry_run(pack, asr=asr, limit=limit, no_cache=no_cache, as_json=as_json)
+        print_dry_run(
+            pack,
+            asr=asr,
+            limit=limit,
+            no_cache=no_cache,
+            as_json=as_json,
+            conditions=_condition_ids(conditions),
+        )
         return
     _execute(
         pack,

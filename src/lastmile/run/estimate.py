@@ -62,17 +62,20 @@ def plan_audio(
     limit: int | None = None,
     use_cache: bool = True,
     cache_path: Path | None = None,
+    conditions: tuple[str, ...] | None = None,
 ) -> AudioPlan:
     """The items and audio seconds that ``lastmile run`` would send for ``pack_path`` (with
-    ``--asr``, ``--limit``, ``--no-cache`` as given), and the backend's cost estimate."""
+    ``--asr``, ``--limit``, ``--no-cache``, ``--conditions`` as given), and the backend's
+    cost estimate."""
     from lastmile.asr import build_backend
     from lastmile.asr.base import parse_backend_spec
     from lastmile.render.engine import Renderer
+    from lastmile.run.engine import only_conditions
     from lastmile.run.plan import file_sha256, iter_plan, load_pack_corpus
     from lastmile.run.store import TranscriptCache, default_cache_path
     from lastmile.scenario.pack import load_pack
 
-    loaded = load_pack(pack_path)
+    loaded = only_conditions(load_pack(pack_path), conditions)
     spec = asr if asr is not None else loaded.pack.asr
     backend = build_backend(spec)  # builds only: no backend sends anything when built
     corpus = load_pack_corpus(loaded, limit=limit)
