@@ -208,3 +208,15 @@ def test_the_page_fits_1280_and_800_px(mixed_run, tmp_path, width):
         finally:
             context.close()
     assert (tmp_path / f"report-{width}.png").stat().st_size > 10_000
+
+
+def test_groups_sit_close_around_the_snr_they_were_run_at(tmp_path, figures):
+    groups = tuple(f"group-{k}" for k in range(7))
+    folder = write_run(tmp_path / "r", groups=groups, n_speakers=3, examples=False)
+    plots_module.snr_curves(build_summary(folder))
+    ax = figures[0].axes[0]
+    xs = [x for line in ax.lines for x in line.get_xdata() if line.get_marker() == "o"]
+    assert len(xs) == 7 * 2
+    for snr in (0.0, 10.0):  # within a fifth of the 10 dB step: 1 dB either side
+        near = [x for x in xs if abs(x - snr) < 5]
+        assert len(near) == 7 and max(abs(x - snr) for x in near) <= 1.0 + 1e-9

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # part of the figure cache key: raise it when the drawing code changes
-PLOTS_VERSION = "3"
+PLOTS_VERSION = "4"
 _TITLE_CHARS = 64  # a title wraps at this many characters (a 6.4 in wide figure holds ~70)
 
 _SNR_TEXT = re.compile(r"\s*at\s+-?\d+(?:\.\d+)?\s*dB SNR", re.IGNORECASE)
@@ -211,7 +211,8 @@ def snr_curves(summary: Mapping[str, Any]) -> list[Plot]:
         handles: list[Any] = []
         names: list[str] = []
         for k, group in enumerate(groups):
-            offset = (k - (len(groups) - 1) / 2) * 0.06 * step
+            # groups side by side around each SNR, all within a fifth of the SNR step
+            offset = (k - (len(groups) - 1) / 2) * min(0.06, 0.2 / max(len(groups) - 1, 1)) * step
             xs, ys, lows, highs = [], [], [], []
             for p in points:
                 cell = next((c for c in p["cond"]["groups"] if c["group"] == group), None)
