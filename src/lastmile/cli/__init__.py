@@ -66,7 +66,8 @@ def _register() -> None:
 
     for cmd in (demo_command, run_command, validate_command, schema_command, render_command):
         cli.add_command(cmd)
-    for module in ("asr", "cache", "report", "capture", "profiles", "pack", "init", "power"):
+    modules = ("asr", "cache", "report", "capture", "profiles", "pack", "init", "power", "compare")
+    for module in modules:
         mod = importlib.import_module(f"lastmile.cli.{module}")
         cli.add_command(mod.command)
 
