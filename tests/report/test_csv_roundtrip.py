@@ -65,3 +65,29 @@ def test_lastmile_report_never_follows_a_planted_link(tmp_path: Path):
     with pytest.raises(ConfigError, match="report.html"):
         write_reports(run_dir)
     assert target.read_text() == "keep me"
+
+
+def test_a_200_kb_transcript_and_a_garbled_items_csv(tmp_path: Path):
+    """A transcript past csv's 128 KiB field limit is analysed and reported; an items.csv
+    that is not UTF-8 is bad input naming the file (exit 2), not a crash."""
+    from click.testing import CliRunner
+
+    from lastmile.cli import cli
+
+    rows = demo_rows(groups=("us", "gb-rp"), per_group=2)
+    rows[0]["text"] = " ".join(["word"] * 40_000)  # 200 KB
+    pack = demo_subset_pack(tmp_path / "pack", rows, fairness={"min_speakers": 2})
+    script = tmp_path / "asr.py"
+    script.write_text("print('word word')\n")
+    run_dir = tmp_path / "run"
+    asr = f"command:{sys.executable} {script} {{wav}}"
+    args = ["run", str(pack), "--asr", asr, "--out", str(run_dir), "--no-cache", "-q", "-j", "1"]
+    done = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert done.exit_code in (0, 1), done.output
+    summary = json.loads((run_dir / "summary.json").read_text())
+    clean = next(c for c in summary["analysis"]["conditions"] if c["id"] == "clean")
+    assert sum(cell["n_ref_words"] for cell in clean["groups"]) > 40_000
+    (run_dir / "items.csv").write_bytes(b"item_id,condition_id\n\xff\xfe\x00garbled\n")
+    again = CliRunner().invoke(cli, ["report", str(run_dir)], catch_exceptions=False)
+    assert again.exit_code == 2, again.output
+    assert "items.csv" in again.output and "UTF-8" in again.output

@@ -31,6 +31,7 @@ __all__ = [
     "AudioRef",
     "CorpusProblems",
     "Problem",
+    "csv_field_limit",
     "load_manifest",
     "read_manifest_rows",
     "transcript_problem",
@@ -118,7 +119,7 @@ def transcript_problem(
 
 
 @contextmanager
-def _field_limit(chars: int) -> Iterator[None]:
+def csv_field_limit(chars: int) -> Iterator[None]:
     """Python's csv field size limit raised to ``chars`` while reading, then put back."""
     before = csv.field_size_limit()
     csv.field_size_limit(max(before, chars))
@@ -163,7 +164,7 @@ def read_delimited(
     records: list[tuple[int, list[str]]] = []
     number = 0
     last_line = 0
-    with _field_limit(MAX_FIELD_CHARS):
+    with csv_field_limit(MAX_FIELD_CHARS):
         while True:
             first_line = last_line + 1
             try:

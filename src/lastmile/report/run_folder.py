@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lastmile.corpus.loaders import MAX_FIELD_CHARS, csv_field_limit
 from lastmile.errors import ConfigError
 from lastmile.run.files import csv_uncell
 
@@ -104,6 +106,19 @@ def read_items_csv(path: Path) -> list[dict[str, Any]]:
     return list(iter_items_csv(path))
 
 
+@contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """Text that is not UTF-8 or not CSV is bad input naming the file, not a crash."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}); {_fix_hint(path.parent)}"
+        ) from None
+    except csv.Error as exc:
+        raise ConfigError(f"{path}: not a readable CSV ({exc}); {_fix_hint(path.parent)}") from None
+
+
 def iter_items_csv(path: Path) -> Iterator[dict[str, Any]]:
     """The rows of :func:`read_items_csv` one at a time (memory does not grow with the run).
 
@@ -117,7 +132,12 @@ def iter_items_csv(path: Path) -> Iterator[dict[str, Any]]:
         )
     fh = path.open(newline="", encoding="utf-8")
     reader = csv.DictReader(fh)
-    columns = reader.fieldnames or []
+    try:
+        with csv_field_limit(MAX_FIELD_CHARS), _readable(path):
+            columns = reader.fieldnames or []
+    except ConfigError:
+        fh.close()
+        raise
     missing = [c for c in _REQUIRED_COLUMNS if c not in columns]
     if missing:
         fh.close()
@@ -129,7 +149,8 @@ def iter_items_csv(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _rows(path: Path, fh: Any, reader: csv.DictReader[str]) -> Iterator[dict[str, Any]]:
-    with fh:
+    # transcripts as long as the corpus allows (csv's own limit is 128 KiB a field)
+    with fh, csv_field_limit(MAX_FIELD_CHARS), _readable(path):
         for row in reader:
             line = reader.line_num
             # text the engine guarded against spreadsheet formulas reads back as written
