@@ -197,7 +197,7 @@ def _condition_section(cond: Mapping[str, Any], level: float) -> str:
             f"<p>Gap between groups: A {_e(_pts(cond['disparity_a_pts']))} (worst "
             f"{_e(cond['worst_group_a'] or 'n/a')}, {_e(cond['flag_a'] or 'n/a')}), B "
             f"{_e(_pts(cond['disparity_b_pts']))} (worst {_e(cond['worst_group_b'] or 'n/a')}, "
-            f"{_e(cond['flag_b'] or 'n/a')}); {_e(_q(cond))}. {_e(cond['note'])}.</p>"
+            f"{_e(cond['flag_b'] or 'n/a')}): {_e(cond['note'])}.</p>"
         )
         plot = delta_plot(cond, level=level)
         if plot is not None:
@@ -210,22 +210,23 @@ def _condition_section(cond: Mapping[str, Any], level: float) -> str:
             "WER A %",
             "WER B %",
             "WER B−A",
-            "Δ A",
-            "Δ B",
+            f"Δ A ({level * 100:g}% CI)",
+            f"Δ B ({level * 100:g}% CI)",
             f"Δ B−A ({level * 100:g}% CI)",
         )
     )
     parts.append(f"<div class='scroll'><table><thead><tr><th>group</th>{head}</tr></thead><tbody>")
     for g in cond["groups"]:
+        clean = cond["is_clean"]
         cells = (
             str(g["n_speakers"]),
             str(g["n_excluded"]),
-            fmt_ci(g["wer_a_pct"]),
-            fmt_ci(g["wer_b_pct"]),
+            _value(g["wer_a_pct"]),
+            _value(g["wer_b_pct"]),
             fmt_ci(g["wer_change_pts"], signed=True),
-            fmt_ci(g["delta_a_pts"], signed=True),
-            fmt_ci(g["delta_b_pts"], signed=True),
-            "" if cond["is_clean"] else fmt_ci(g["delta_change_pts"], signed=True),
+            "" if clean else fmt_ci(g["delta_a_pts"], signed=True),
+            "" if clean else fmt_ci(g["delta_b_pts"], signed=True),
+            "" if clean else fmt_ci(g["delta_change_pts"], signed=True),
         )
         parts.append(
             f"<tr><td>{_e(g['group'])}</td>"
