@@ -67,7 +67,7 @@ def _register() -> None:
     for cmd in (demo_command, run_command, validate_command, schema_command, render_command):
         cli.add_command(cmd)
     modules = ("asr", "cache", "report", "capture", "profiles", "pack", "init", "power", "compare")
-    for module in modules:
+    for module in (*modules, "hunt"):
         mod = importlib.import_module(f"lastmile.cli.{module}")
         cli.add_command(mod.command)
 

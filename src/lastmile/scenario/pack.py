@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from lastmile.analysis.settings import FairnessSettings
 from lastmile.errors import ConfigError
 from lastmile.frontend.specs import FrontEndStageSpec, MitigationSettings
+from lastmile.hunt.settings import HuntSettings
 from lastmile.scenario.specs import (
     ChannelSpec,
     DeviceSpec,
@@ -298,6 +299,13 @@ class Pack(StrictModel):
         default_factory=MitigationSettings,
         description="What the front ends must keep doing when the pack runs under pytest: "
         "{expect: {NAME: {closes_pct_at_least: 50, clean_cost_pts_at_most: 1}}}.",
+    )
+    hunt: HuntSettings | None = Field(
+        None,
+        description="What `lastmile hunt` searches: snr_db [low, high], noise sources "
+        "(captured profiles too), hum_fundamental_hz and hum_harmonics shapes, devices, "
+        "channels (codecs, bitrates), reverb_rt60_s, top, confirm_share; each axis left out "
+        "takes the pack's own values.",
     )
 
     @model_validator(mode="after")
