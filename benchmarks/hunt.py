@@ -39,7 +39,7 @@ from lastmile.hunt.settings import HuntSettings
 from lastmile.hunt.space import Candidate, Space, build_space
 
 GROUPS = tuple(f"g{k}" for k in range(6))
-SPEAKERS_PER_GROUP = 8
+SPEAKERS_PER_GROUP = 12
 UTTS_PER_SPEAKER = 8
 TARGET = "g2"
 PLANT_HZ = 200.0
