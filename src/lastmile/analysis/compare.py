@@ -16,13 +16,16 @@ g (definitions of DESIGN "Analysis"):
   over the speakers' paired jackknife pseudo-values ψ_B − ψ_A, Benjamini–Hochberg across the
   degraded conditions at the pack's α.
 
-Verdict per degraded condition: ``more-uneven`` when the test is significant after BH and the
-disparity U (max − min Δ over groups) is larger under B than under A; ``less-uneven`` when it is
-significant and U is smaller under B; ``no-difference`` when it is not significant (B may still
-differ, the data do not show it); ``insufficient-data`` when a group has fewer paired speakers
-than the pack's ``min_speakers``, most of a cell's items were left out, or the test cannot be
-computed. The test decides *whether* the groups' changes differ; the sign of U_B − U_A says
-*which way*.
+Verdict per degraded condition: ``no-difference`` when the test is not significant after BH
+(B may still differ; the data do not show it); when it is significant, ``more-uneven`` if the
+disparity U (max − min Δ over groups) grows from A to B, ``less-uneven`` if it shrinks, and
+``changed`` if the groups change differently but U is not shown to grow or shrink (the groups
+may have swapped places). "Grows" means the stratified delete-one-speaker jackknife interval of
+U_B − U_A (t, smallest group's n − 1 df, at ``ci_level``) lies above 0. U is a max − min, so
+that interval is conservative (simulated coverage 0.96–0.99 at 5 and 10 speakers per group):
+it decides the direction and is not shown. ``insufficient-data`` when a group has fewer paired
+speakers than the pack's ``min_speakers``, most of a cell's items were left out, or the test
+cannot be computed.
 
 Why the jackknife and not a speaker bootstrap: percentile bootstrap intervals under-covered with
 few speakers per group. Simulated coverage of the paired intervals (tests/analysis/
@@ -80,8 +83,14 @@ __all__ = [
 COMPARISON_SCHEMA_VERSION = 1
 """Version of the comparison's JSON layout (``lastmile/schemas/comparison.schema.json``)."""
 
-Verdict = Literal["more-uneven", "less-uneven", "no-difference", "insufficient-data"]
-VERDICTS: tuple[Verdict, ...] = ("more-uneven", "less-uneven", "no-difference", "insufficient-data")
+Verdict = Literal["more-uneven", "less-uneven", "changed", "no-difference", "insufficient-data"]
+VERDICTS: tuple[Verdict, ...] = (
+    "more-uneven",
+    "less-uneven",
+    "changed",
+    "no-difference",
+    "insufficient-data",
+)
 
 MOSTLY_EXCLUDED = 0.5
 """A cell whose share of left-out items (failed in either run) exceeds this gets no verdict."""
@@ -105,7 +114,9 @@ _SAME_PARTS: tuple[tuple[str, str], ...] = (
 @dataclass(frozen=True, eq=False)
 class PairedChange:
     """B − A per cell, shape (C, G) (fractions): the change in pooled WER and in Δ, their
-    paired jackknife variances and the number of speakers (clusters) behind each."""
+    paired jackknife variances and the number of speakers (clusters) behind each; per
+    condition (C,) the change of the disparity U_B − U_A with its stratified jackknife
+    variance (``nan`` where undefined)."""
 
     wer: np.ndarray
     var_wer: np.ndarray
@@ -113,6 +124,8 @@ class PairedChange:
     delta: np.ndarray
     var_delta: np.ndarray
     n_delta: np.ndarray
+    disparity: np.ndarray
+    var_disparity: np.ndarray
 
 
 def paired_change(table_a: CountTable, table_b: CountTable, *, relative: bool) -> PairedChange:
@@ -137,6 +150,23 @@ def paired_change(table_a: CountTable, table_b: CountTable, *, relative: bool) -
 
     wer_a, delta_a, wer_loo_a, delta_loo_a = parts(table_a)
     wer_b, delta_b, wer_loo_b, delta_loo_b = parts(table_b)
+
+    def u_loo(delta: np.ndarray, delta_loo: np.ndarray) -> np.ndarray:
+        """U with each speaker left out of its group (the other groups whole), (S, C)."""
+        full = np.broadcast_to(delta, (sg.size, *delta.shape)).copy()  # (S, C, G)
+        full[np.arange(sg.size), :, sg] = delta_loo
+        return disparity(full)[0]
+
+    u_change = disparity(delta_b)[0] - disparity(delta_a)[0]
+    u_change_loo = u_loo(delta_b, delta_loo_b) - u_loo(delta_a, delta_loo_a)
+    var_u = np.zeros(u_change.shape)
+    for g in range(n_groups):
+        rows = u_change_loo[sg == g]
+        n = rows.shape[0]
+        if n < 2:
+            var_u[:] = np.nan
+            break
+        var_u += (n - 1) / n * ((rows - rows.mean(axis=0)) ** 2).sum(axis=0)
     has_words = (table_a.ref_words > 0) | (table_b.ref_words > 0)
     in_delta = has_words | has_words[:, :1]
     n_wer = (has_words.astype(np.float64).T @ onehot).astype(np.int64)
@@ -153,6 +183,8 @@ def paired_change(table_a: CountTable, table_b: CountTable, *, relative: bool) -
         delta=delta_b - delta_a,
         var_delta=var_delta,
         n_delta=n_delta,
+        disparity=u_change,
+        var_disparity=var_u,
     )
 
 
@@ -341,6 +373,11 @@ class Comparison:
                 out.append(f"Under {cond.label}, B degrades more unevenly than A ({gaps}; {q}).")
             elif cond.verdict == "less-uneven":
                 out.append(f"Under {cond.label}, B degrades less unevenly than A ({gaps}; {q}).")
+            elif cond.verdict == "changed":
+                out.append(
+                    f"Under {cond.label}, B changes the groups differently from A, but the gap is "
+                    f"not shown to widen or narrow ({gaps}; {q})."
+                )
             elif cond.verdict == "no-difference":
                 out.append(
                     f"Under {cond.label}, no difference in unevenness between A and B is shown "
@@ -500,6 +537,12 @@ def compare_tables(
                 q=float(q_values[c]),
                 u_a=float(u_a[c]),
                 u_b=float(u_b[c]),
+                u_interval=t_interval(
+                    np.array(change.disparity[c]),
+                    np.array(change.var_disparity[c]),
+                    np.array(float(change.n_delta[c].min()) - 1.0),
+                    level=level,
+                ),
             )
         out.append(
             ConditionComparison(
@@ -533,6 +576,7 @@ def _verdict(
     q: float,
     u_a: float,
     u_b: float,
+    u_interval: tuple[np.ndarray, np.ndarray],
 ) -> tuple[Verdict, str]:
     problems = []
     if len(groups) < 2:
@@ -564,10 +608,19 @@ def _verdict(
             "no-difference",
             f"the groups' change from A to B is not shown to differ: q = {q:.3g} > α = {alpha:g}",
         )
-    shown = f"gap {_pts(u_a)} → {_pts(u_b)}"
-    if u_b > u_a:
-        return "more-uneven", f"the groups change differently (q = {q:.3g} ≤ α) and {shown}"
-    return "less-uneven", f"the groups change differently (q = {q:.3g} ≤ α) and {shown}"
+    low, high = float(u_interval[0]), float(u_interval[1])
+    level = f"{settings.ci_level * 100:g}%"
+    differ = f"the groups change differently (q = {q:.3g} ≤ α)"
+    gap = f"gap {_pts(u_a)} → {_pts(u_b)}"
+    if low > 0:
+        return "more-uneven", f"{differ} and the gap widens: {gap} ({level} jackknife bound > 0)"
+    if high < 0:
+        return "less-uneven", f"{differ} and the gap narrows: {gap} ({level} jackknife bound < 0)"
+    return (
+        "changed",
+        f"{differ}, but the gap is not shown to widen or narrow ({gap}; the groups may have "
+        "swapped places)",
+    )
 
 
 # -- from two run folders ----------------------------------------------------------------------

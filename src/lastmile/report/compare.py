@@ -27,6 +27,7 @@ __all__ = ["comparison_html", "comparison_lines", "delta_plot"]
 _VERDICT_CLASS = {
     "more-uneven": "uneven",
     "less-uneven": "even",
+    "changed": "inconclusive",
     "no-difference": "inconclusive",
     "insufficient-data": "insufficient-data",
 }
@@ -105,7 +106,7 @@ def comparison_lines(data: Mapping[str, Any]) -> list[str]:
                 f"{_value(g['wer_b_pct']):>6}  {_value(g['delta_a_pts'], signed=True):>6}  "
                 f"{_value(g['delta_b_pts'], signed=True):>6}  {change}"
             )
-        if not cond["is_clean"] and cond["verdict"] in ("insufficient-data", "no-difference"):
+        if not cond["is_clean"] and cond["verdict"] in ("insufficient-data", "changed"):
             out.append(f"  {cond['note']}")
     out.append("")
     out += data["findings"]
@@ -267,8 +268,9 @@ def comparison_html(data: Mapping[str, Any]) -> str:
             "jackknife over each group's speakers (a speaker left out of both runs at once), "
             "Student t with n − 1 degrees of freedom. A verdict comes from Welch's test of "
             f"whether the groups' change differs (Benjamini–Hochberg at α = "
-            f"{data['settings']['alpha']:g}); more or less uneven is the sign of the change of "
-            f"the gap. {data['n_excluded']} of {data['n_items']} items failed in a run and were "
+            f"{data['settings']['alpha']:g}); more or less uneven when, in addition, the "
+            "jackknife interval of the change of the gap (largest minus smallest Δ) excludes 0. "
+            f"{data['n_excluded']} of {data['n_items']} items failed in a run and were "
             "left out of both."
         ),
         "</p></section>",
