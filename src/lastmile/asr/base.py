@@ -60,7 +60,9 @@ def _coerce(value: str) -> Any:
 
 def parse_backend_spec(spec: str | Mapping[str, Any]) -> BackendSpec:
     """Parse ``faster-whisper``, ``faster-whisper:/models/x?beam_size=5``,
-    ``command:./my_asr --wav {wav}`` or a mapping ``{name: ..., argument: ..., k: v}``."""
+    ``command:./my_asr --wav {wav}`` or a mapping ``{name: ..., argument: ..., k: v}``.
+    ``command-server:PROGRAM`` is the command backend in server mode (``mode: server``); the
+    arguments of ``command:`` and ``command-server:`` may hold ``?``, so they take no query."""
     if isinstance(spec, Mapping):
         data = dict(spec)
         name = data.pop("name", None)
@@ -69,6 +71,8 @@ def parse_backend_spec(spec: str | Mapping[str, Any]) -> BackendSpec:
                 f"asr: a backend mapping needs 'name' (e.g. name: faster-whisper), got {spec!r}"
             )
         mapped = data.pop("argument", None) or data.pop("model", None)
+        if name == "command-server":  # the command backend in server mode
+            name, data = "command", {**data, "mode": "server"}
         return BackendSpec(name=name, argument=mapped, params=data)
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError(f"asr: expected a backend spec such as 'faster-whisper', got {spec!r}")
@@ -76,6 +80,8 @@ def parse_backend_spec(spec: str | Mapping[str, Any]) -> BackendSpec:
     name, _, rest = text.partition(":")
     params: dict[str, Any] = {}
     argument: str | None = rest or None
+    if name == "command-server":  # the command backend in server mode; no query either
+        return BackendSpec(name="command", argument=argument, params={"mode": "server"})
     if name != "command" and rest and "?" in rest:
         argument, _, query = rest.partition("?")
         argument = argument or None

@@ -26,7 +26,7 @@ from lastmile.asr.base import BackendSpec
 from lastmile.asr.params import CACHE_SALT_PARAM, Param, check_params
 from lastmile.errors import BackendError, ConfigError
 
-__all__ = ["CommandBackend"]
+__all__ = ["CommandBackend", "file_digests", "named_files", "resolve_program"]
 
 _PARAMS = {
     "sample_rate": Param(
@@ -115,6 +115,8 @@ class CommandBackend:
 
     The transcript is the command's standard output. Parameters go in the YAML form:
     ``asr: {name: command, argument: "./my_asr --wav {wav}", sample_rate: 8000, timeout_s: 60}``.
+    With ``mode: server`` (spec string ``command-server:./my_asr``) the program starts once
+    per worker and answers JSON lines instead: see :mod:`lastmile.asr.command_server`.
 
     The program must exist when the backend is built. The fingerprint (the transcript cache
     key) holds the command line and the content of the program and of every file the command
@@ -149,7 +151,7 @@ class CommandBackend:
             raise ConfigError(f"command: cannot split {command!r} into words: {exc}") from exc
         self.command = command
         self.words = words
-        self.program = _resolve_program(words[0])
+        self.program = resolve_program(words[0])
         self.sample_rate: int = params["sample_rate"]
         self.timeout_s: float = params["timeout_s"]
         self.cache_salt: str | None = params.get("cache_salt")
@@ -166,27 +168,33 @@ class CommandBackend:
         return "any program: command:./my_asr --wav {wav}"
 
     @classmethod
-    def from_spec(cls, spec: BackendSpec) -> CommandBackend:
-        params = check_params(cls.name, spec.params, _PARAMS)
-        return cls(spec.argument or "", **params)
+    def from_spec(cls, spec: BackendSpec) -> Any:
+        """The backend of ``spec``; ``mode: server`` (or ``command-server:``) builds a
+        :class:`~lastmile.asr.command_server.CommandServerBackend`: the program starts once
+        and answers JSON lines."""
+        params = dict(spec.params)
+        mode = params.pop("mode", "per-item")
+        if mode == "server":
+            from lastmile.asr.command_server import CommandServerBackend
+
+            return CommandServerBackend.from_spec(
+                BackendSpec(name=spec.name, argument=spec.argument, params=params)
+            )
+        if mode != "per-item":
+            raise ConfigError(
+                f"command: mode: expected 'per-item' (start the program for every item, the "
+                f"default) or 'server' (start it once; it answers JSON lines), got {mode!r}"
+            )
+        checked = check_params(cls.name, params, _PARAMS)
+        return cls(spec.argument or "", **checked)
 
     def named_files(self) -> list[Path]:
         """The program and every existing file the command line names, as a word or after
         an ``=`` (``--model=m.bin``): what the fingerprint hashes."""
-        found = [self.program.resolve()]
-        for word in self.words[1:]:
-            if "{wav}" in word:
-                continue
-            for text in (word, word.partition("=")[2]):
-                if text and Path(text).is_file() and Path(text).resolve() not in found:
-                    found.append(Path(text).resolve())
-        return found
+        return named_files(self.program, self.words)
 
     def fingerprint(self) -> str:
-        files = {}
-        for path in self.named_files():
-            stat = path.stat()
-            files[str(path)] = _file_digest(str(path), (stat.st_mtime_ns, stat.st_size))
+        files = file_digests(self.named_files())
         return json.dumps(
             {
                 "backend": self.name,
@@ -275,8 +283,31 @@ class CommandBackend:
         return out_path.read_bytes().decode("utf-8", "replace").strip()
 
 
-def _resolve_program(program: str) -> Path:
-    """The program's file: a path (with a slash) as given, a bare name on PATH."""
+def named_files(program: Path, words: Sequence[str]) -> list[Path]:
+    """``program`` and every existing file ``words[1:]`` name, as a word or after an ``=``
+    (``--model=m.bin``); words holding ``{wav}`` are skipped."""
+    found = [program.resolve()]
+    for word in words[1:]:
+        if "{wav}" in word:
+            continue
+        for text in (word, word.partition("=")[2]):
+            if text and Path(text).is_file() and Path(text).resolve() not in found:
+                found.append(Path(text).resolve())
+    return found
+
+
+def file_digests(paths: Sequence[Path]) -> dict[str, str]:
+    """Each file's content digest (re-read when its size or modification time changes)."""
+    files = {}
+    for path in paths:
+        stat = path.stat()
+        files[str(path)] = _file_digest(str(path), (stat.st_mtime_ns, stat.st_size))
+    return files
+
+
+def resolve_program(program: str) -> Path:
+    """The program's file: a path (with a slash) as given, a bare name on PATH; ConfigError
+    when it is missing or not executable."""
     if "/" in program or os.sep in program:
         path = Path(program)
         if not path.is_file():

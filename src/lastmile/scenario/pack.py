@@ -660,11 +660,11 @@ def _resolve_asr(asr: str | dict[str, Any], base_dir: Path) -> str | dict[str, A
     (one rule for every path in a pack)."""
     if isinstance(asr, dict):
         argument = asr.get("argument")
-        if asr.get("name") == "command" and isinstance(argument, str):
+        if asr.get("name") in ("command", "command-server") and isinstance(argument, str):
             return {**asr, "argument": _resolve_command(argument, base_dir)}
         return asr
     name, sep, rest = asr.partition(":")
-    if name.strip() == "command" and sep and rest.strip():
+    if name.strip() in ("command", "command-server") and sep and rest.strip():
         return f"{name}:{_resolve_command(rest, base_dir)}"
     return asr
 
