@@ -107,6 +107,17 @@ def _salt(name: str, value: Any) -> str:
     return str(salt)
 
 
+def _construct(cls: Any, spec: BackendSpec) -> Any:
+    """The backend from its class: ``cls.from_spec(spec)`` where the class has one; otherwise
+    the constructor, given the spec's argument (if any) first and its parameters as keywords:
+    ``my-asr:/models/x?beam=5`` builds ``MyAsr("/models/x", beam=5)``."""
+    from_spec = getattr(cls, "from_spec", None)
+    if callable(from_spec):
+        return from_spec(spec)
+    args = () if spec.argument is None else (spec.argument,)
+    return cls(*args, **dict(spec.params))
+
+
 def build_backend(spec: str | Mapping[str, Any] | BackendSpec) -> Backend:
     """Build a backend from a spec string, a mapping or a :class:`BackendSpec`.
 
@@ -115,6 +126,10 @@ def build_backend(spec: str | Mapping[str, Any] | BackendSpec) -> Backend:
     and backends that cannot run on this machine (BackendError). Every backend takes
     ``cache_salt``, a value that goes into its fingerprint: lastmile's own backends take it
     as a parameter; for a plugin's it is handled here (the plugin never sees it).
+
+    A class needs no ``from_spec``: without one, the spec's argument and parameters go to
+    its constructor (see :func:`_construct`); a parameter it does not take is a ConfigError
+    naming it (exit 2 on the command line).
     """
     parsed = spec if isinstance(spec, BackendSpec) else parse_backend_spec(spec)
     cls = backend_class(parsed.name)
@@ -127,7 +142,7 @@ def build_backend(spec: str | Mapping[str, Any] | BackendSpec) -> Backend:
         salt = _salt(parsed.name, params.pop("cache_salt"))  # a plugin never sees it
     own = BackendSpec(name=parsed.name, argument=parsed.argument, params=params)
     try:
-        backend: Backend = cls.from_spec(own)  # type: ignore[attr-defined]
+        backend: Backend = _construct(cls, own)
     except (TypeError, ValueError) as exc:  # a plugin that does not raise ConfigError itself
         raise ConfigError(
             f"asr: backend '{parsed.name}' cannot be built from {spec!r}: {exc}"
