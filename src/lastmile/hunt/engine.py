@@ -121,6 +121,7 @@ class _EngineEvaluator:
         self.options = options
         self.backend = backend
         self.on_step = on_step
+        self.log: list[dict[str, Any]] = []
         self.base = loaded.pack.model_dump(
             mode="json",
             exclude={"conditions", "grid", "hunt", "frontend", "mitigation", "corpus"},
@@ -184,11 +185,29 @@ class _EngineEvaluator:
             examples_per_condition=0,
         )
         backend = self.backend if self.options.workers <= 1 else None
-        result = run_pack(pack_path, options, backend=backend)
+        before: list[int] = []  # items the stage's store held already (a resumed stage)
+
+        def progress(p: Any) -> None:
+            if not before:
+                before.append(p.done)
+
+        result = run_pack(pack_path, options, backend=backend, on_progress=progress)
+        kept = before[0] if before else 0
+        decoded = result.n_items - kept - result.n_cached
+        self.log.append(
+            {
+                "stage": stage,
+                "decoded": decoded,
+                "cached": result.n_cached,
+                "kept": kept,
+                "items": result.n_items,
+            }
+        )
         if self.on_step is not None:
             self.on_step(
                 f"{stage}: {len(cands)} candidate(s) on {len(refs)} utterances "
-                f"({result.n_items - result.n_cached} decoded, {result.n_cached} cached)"
+                f"({decoded} decoded, {result.n_cached} from the cache, {kept} kept from "
+                "before)"
             )
         return read_items_csv(run_dir / "items.csv")
 
@@ -370,7 +389,7 @@ def hunt_pack(
     write_text_atomic(hunt_dir / "trace.json", json.dumps({"trace": result.trace}, indent=2) + "\n")
     report = hunt_dir / "report.html"
     write_text_atomic(report, render_hunt_html(document, result.trace))
-    meta = {**meta, **document, "complete": True}
+    meta = {**meta, **document, "stages": evaluator.log, "complete": True}
     write_text_atomic(hunt_dir / "hunt.json", json.dumps(meta, indent=2) + "\n")
     return HuntOutcome(hunt_dir=hunt_dir, result=result, regression_pack=regression, report=report)
 
