@@ -322,7 +322,7 @@ def test_spec_is_checked_and_credentials_are_refused(monkeypatch: pytest.MonkeyP
         build_backend(f"aws-transcribe:s3://{BUCKET}/x?medical=true&type=NOTES")
     with pytest.raises(ConfigError, match="medical: expected true or false"):
         build_backend(f"aws-transcribe:s3://{BUCKET}/x?medical=maybe")
-    with pytest.raises(ConfigError, match=r"concurrency: expected a value in \[1, 250\]"):
+    with pytest.raises(ConfigError, match=r"concurrency: expected a whole number in \[1, 250\]"):
         build_backend(f"aws-transcribe:s3://{BUCKET}/x?concurrency=0")
     with pytest.raises(ConfigError, match="profile=nobody: no such profile"):
         build_backend(f"aws-transcribe:s3://{BUCKET}/x?profile=nobody&region={REGION}")

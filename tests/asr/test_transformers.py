@@ -177,7 +177,7 @@ def test_whisper_batches_give_the_transcripts_of_one_at_a_time_and_runs_repeat(
     whisper_dir: Path,
 ):
     clips = _clips(2)[:4]
-    spec = _spec(whisper_dir, batch_size=4, max_tokens_per_s=2)
+    spec = _spec(whisper_dir, batch_size=4, max_tokens_per_s=10)
     backend = build_backend(spec)
     assert backend.kind == "whisper"
     batched = backend.transcribe(clips)
@@ -197,7 +197,7 @@ def test_whisper_decodes_audio_past_30_s(whisper_dir: Path):
     head = speech_like(rng, duration_s=30.0, sample_rate=RATE)
     tail_a = speech_like(rng, duration_s=35.0, sample_rate=RATE, level_dbfs=-12.0)
     tail_b = tone(freq_hz=300.0, duration_s=35.0, sample_rate=RATE, level_dbfs=-12.0)
-    backend = build_backend(_spec(whisper_dir, max_tokens_per_s=0.2))
+    backend = build_backend(_spec(whisper_dir, max_tokens_per_s=10))
     head_only, long_a, long_b = backend.transcribe(
         [head, np.concatenate([head, tail_a]), np.concatenate([head, tail_b])]
     )
@@ -311,7 +311,7 @@ def test_bad_specs_are_refused_with_the_fix(ctc_dir: Path, tmp_path: Path):
         build_backend(_spec(ctc_dir, beam_size=5))
     with pytest.raises(ConfigError, match=r"batch_size: expected a whole number"):
         build_backend(_spec(ctc_dir, batch_size=2.5))
-    with pytest.raises(ConfigError, match=r"batch_size: expected a value in \[1, 1024\]"):
+    with pytest.raises(ConfigError, match=r"batch_size: expected a whole number in \[1, 1024\]"):
         build_backend(_spec(ctc_dir, batch_size=0))
     with pytest.raises(ConfigError, match="device: expected cpu, cuda or cuda:N"):
         build_backend(_spec(ctc_dir, device="gpu"))
@@ -348,17 +348,17 @@ def test_whisper_language_prompt_and_token_cap(whisper_dir: Path, tmp_path: Path
     gen.lang_to_id = {"<|en|>": 50258, "<|de|>": 50260}
     gen.task_to_id = {"translate": 50357, "transcribe": 50358}
     gen.save_pretrained(multi)
-    en = build_backend(_spec(multi, language="en", max_tokens_per_s=2)).transcribe(clip)
-    de = build_backend(_spec(multi, language="de", max_tokens_per_s=2)).transcribe(clip)
+    en = build_backend(_spec(multi, language="en", max_tokens_per_s=10)).transcribe(clip)
+    de = build_backend(_spec(multi, language="de", max_tokens_per_s=10)).transcribe(clip)
     assert en != de
-    english_only = build_backend(_spec(whisper_dir, max_tokens_per_s=2)).transcribe(clip)
+    english_only = build_backend(_spec(whisper_dir, max_tokens_per_s=10)).transcribe(clip)
     assert (
-        build_backend(_spec(whisper_dir, language="de", max_tokens_per_s=2)).transcribe(clip)
+        build_backend(_spec(whisper_dir, language="de", max_tokens_per_s=10)).transcribe(clip)
         == english_only
     )
-    # 1 s of audio: at most 1 x 1 + 10 = 11 tokens against 4 + 10 = 14
-    short = build_backend(_spec(whisper_dir, max_tokens_per_s=1)).transcribe(clip)[0]
-    longer = build_backend(_spec(whisper_dir, max_tokens_per_s=4)).transcribe(clip)[0]
+    # 1 s of audio: at most 10 x 1 + 16 = 26 tokens against 40 + 16 = 56
+    short = build_backend(_spec(whisper_dir, max_tokens_per_s=10)).transcribe(clip)[0]
+    longer = build_backend(_spec(whisper_dir, max_tokens_per_s=40)).transcribe(clip)[0]
     assert longer.startswith(short) and len(longer) > len(short)
 
 
@@ -367,7 +367,7 @@ def test_batches_never_pad_one_item_for_another(ctc_dir: Path, whisper_dir: Path
     audios = [np.zeros(n, dtype=np.float32) for n in lengths]
     ctc = TransformersBackend(ctc_dir, batch_size=2)
     assert ctc._groups(audios) == [[0, 2], [3], [1, 4], [5]]
-    whisper = TransformersBackend(whisper_dir, batch_size=8, max_tokens_per_s=2)
+    whisper = TransformersBackend(whisper_dir, batch_size=8, max_tokens_per_s=10)
     # short items share Whisper's 30 s window; equal token caps decode together, and an
     # item past 30 s is decoded alone (long-form)
     assert whisper._groups(audios) == [[0, 2, 3], [1, 4], [5]]

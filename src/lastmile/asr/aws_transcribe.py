@@ -44,6 +44,15 @@ import numpy as np
 import soundfile as sf
 
 from lastmile.asr.base import BackendSpec
+from lastmile.asr.params import (
+    CACHE_SALT_PARAM,
+    FLAG,
+    TEXT,
+    Param,
+    int_in,
+    number_in,
+    with_defaults,
+)
 from lastmile.errors import BackendError, ConfigError, FatalBackendError
 
 __all__ = [
@@ -80,29 +89,33 @@ def estimate(items_audio_seconds: Iterable[float], *, medical: bool = False) -> 
     return audio_s / 60.0, billed_s / 60.0 * price
 
 
-@dataclass(frozen=True)
-class _Param:
-    kind: type
-    default: Any
-    low: float | None = None
-    high: float | None = None
-
-
-_PARAMS: dict[str, _Param] = {
-    "region": _Param(str, None),
-    "profile": _Param(str, None),
-    "language": _Param(str, "en-US"),
-    "vocabulary": _Param(str, None),
-    "medical": _Param(bool, False),
-    "specialty": _Param(str, "PRIMARYCARE"),
-    "type": _Param(str, "DICTATION"),
-    "concurrency": _Param(int, 8, 1, 250),
-    "poll_s": _Param(float, 2.0, 0.001, 60.0),
-    "max_poll_s": _Param(float, 30.0, 0.001, 600.0),
-    "max_wait_s": _Param(float, 3600.0, 0.01, 86_400.0),
-    "max_retries": _Param(int, 5, 0, 20),
-    "sample_rate": _Param(int, 16000, 8000, 48000),
-    "cache_salt": _Param(str, None),
+_PARAMS: dict[str, Param] = {
+    "region": TEXT,
+    "profile": TEXT,
+    "language": TEXT,
+    "vocabulary": TEXT,
+    "medical": FLAG,
+    "specialty": TEXT,
+    "type": TEXT,
+    "concurrency": int_in(1, 250),
+    "poll_s": number_in(0.001, 60.0),
+    "max_poll_s": number_in(0.001, 600.0),
+    "max_wait_s": number_in(0.01, 86_400.0),
+    "max_retries": int_in(0, 20),
+    "sample_rate": int_in(8000, 48000),
+    "cache_salt": CACHE_SALT_PARAM,
+}
+_DEFAULTS: dict[str, Any] = {
+    "language": "en-US",
+    "medical": False,
+    "specialty": "PRIMARYCARE",
+    "type": "DICTATION",
+    "concurrency": 8,
+    "poll_s": 2.0,
+    "max_poll_s": 30.0,
+    "max_wait_s": 3600.0,
+    "max_retries": 5,
+    "sample_rate": 16000,
 }
 _SECRETS = {
     "aws_access_key_id",
@@ -135,40 +148,6 @@ _FATAL_CODES = {
 }
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
-
-
-def _typed(name: str, value: Any) -> Any:
-    """``value`` as the parameter's type, range-checked; ConfigError naming the parameter."""
-    param = _PARAMS[name]
-    if value is None:
-        return None
-    if param.kind is str:
-        return str(value)
-    if param.kind is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "1", "yes"):
-            return True
-        if text in ("false", "0", "no"):
-            return False
-        raise ConfigError(f"aws-transcribe: {name}: expected true or false, got {value!r}")
-    try:
-        if isinstance(value, bool) or (param.kind is int and float(value) != int(float(value))):
-            raise ValueError
-        out = param.kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"aws-transcribe: {name}: expected "
-            f"{'a whole number' if param.kind is int else 'a number'} "
-            f"in [{param.low:g}, {param.high:g}], got {value!r}"
-        ) from None
-    if (param.low is not None and out < param.low) or (param.high is not None and out > param.high):
-        raise ConfigError(
-            f"aws-transcribe: {name}: expected a value in [{param.low:g}, {param.high:g}], "
-            f"got {value!r}"
-        )
-    return out
 
 
 def _parse_location(location: str) -> tuple[str, str]:
@@ -239,14 +218,8 @@ class AWSTranscribeBackend:
                 "written to run.json and reports); use the standard AWS chain instead: "
                 "AWS_PROFILE, `aws configure`, `aws sso login`, or an instance/container role"
             )
-        unknown = set(params) - set(_PARAMS)
-        if unknown:
-            raise ConfigError(
-                f"aws-transcribe: unknown parameter(s) {sorted(unknown)}; "
-                f"allowed: {sorted(_PARAMS)}"
-            )
         self.bucket, self.prefix = _parse_location(location or "")
-        values = {k: _typed(k, params.get(k, p.default)) for k, p in _PARAMS.items()}
+        values = with_defaults(self.name, params, _PARAMS, _DEFAULTS)
         if values["medical"]:
             if values["language"] != "en-US":
                 raise ConfigError(

@@ -27,6 +27,14 @@ import numpy as np
 import soundfile as sf
 
 from lastmile.asr.base import BackendSpec
+from lastmile.asr.params import (
+    CACHE_SALT_PARAM,
+    TEXT,
+    Param,
+    int_in,
+    number_in,
+    with_defaults,
+)
 from lastmile.errors import BackendError, ConfigError, FatalBackendError
 
 __all__ = ["OpenAIBackend", "RateLimiter", "retry_after_s"]
@@ -76,54 +84,41 @@ class RateLimiter:
             time.sleep(slot - now)
 
 
-@dataclass(frozen=True)
-class _Param:
-    kind: type
-    default: Any
-    low: float | None = None
-    high: float | None = None
-
-
-_PARAMS: dict[str, _Param] = {
-    "model": _Param(str, "whisper-1"),
-    "api_key_env": _Param(str, None),
-    "language": _Param(str, "en"),
-    "temperature": _Param(float, 0.0, 0.0, 1.0),
-    "concurrency": _Param(int, 4, 1, 256),
-    "max_rps": _Param(float, 0.0, 0.0, 10_000.0),
-    "timeout_s": _Param(float, 60.0, 0.1, 3600.0),
-    "max_retries": _Param(int, 5, 0, 20),
-    "backoff_s": _Param(float, 0.5, 0.0, 60.0),
-    "max_backoff_s": _Param(float, 30.0, 0.0, 600.0),
-    "model_version": _Param(str, None),
-    "cache_salt": _Param(str, None),
-    "sample_rate": _Param(int, 16000, 8000, 48000),
-    "sample_format": _Param(str, "pcm16"),
-}
 _SUBTYPES = {"pcm16": "PCM_16", "float32": "FLOAT"}
-
-
-def _typed(name: str, value: Any) -> Any:
-    """``value`` as the parameter's type, range-checked; ConfigError naming the parameter."""
-    param = _PARAMS[name]
-    if value is None:
-        return None
-    if param.kind is str:
-        return str(value)
-    try:
-        if isinstance(value, bool) or (param.kind is int and float(value) != int(float(value))):
-            raise ValueError
-        out = param.kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"openai: {name}: expected {'a whole number' if param.kind is int else 'a number'}"
-            f" in [{param.low:g}, {param.high:g}], got {value!r}"
-        ) from None
-    if (param.low is not None and out < param.low) or (param.high is not None and out > param.high):
-        raise ConfigError(
-            f"openai: {name}: expected a value in [{param.low:g}, {param.high:g}], got {value!r}"
-        )
-    return out
+_PARAMS: dict[str, Param] = {
+    "model": Param("salt", "a model name the server knows"),
+    "api_key_env": Param("str", "the NAME of an environment variable holding the key"),
+    "language": TEXT,
+    "temperature": number_in(0.0, 1.0),
+    "concurrency": int_in(1, 256),
+    "max_rps": number_in(0.0, 10_000.0),
+    "timeout_s": number_in(0.1, 3600.0),
+    "max_retries": int_in(0, 20),
+    "backoff_s": number_in(0.0, 60.0),
+    "max_backoff_s": number_in(0.0, 600.0),
+    "model_version": Param("salt", "a version text the provider publishes"),
+    "cache_salt": CACHE_SALT_PARAM,
+    "sample_rate": int_in(8000, 48000),
+    "sample_format": Param(
+        "str",
+        "pcm16 (16-bit WAV, what every server takes) or float32 (the rendered samples "
+        "exactly, where the server reads float WAV)",
+        lambda v: v in _SUBTYPES,
+    ),
+}
+_DEFAULTS: dict[str, Any] = {
+    "model": "whisper-1",
+    "language": "en",
+    "temperature": 0.0,
+    "concurrency": 4,
+    "max_rps": 0.0,
+    "timeout_s": 60.0,
+    "max_retries": 5,
+    "backoff_s": 0.5,
+    "max_backoff_s": 30.0,
+    "sample_rate": 16000,
+    "sample_format": "pcm16",
+}
 
 
 class OpenAIBackend:
@@ -152,24 +147,13 @@ class OpenAIBackend:
     io_bound = True  # the engine keeps many requests in flight in one process
 
     def __init__(self, base_url: str, **params: Any) -> None:
-        unknown = set(params) - set(_PARAMS)
-        if unknown:
-            raise ConfigError(
-                f"openai: unknown parameter(s) {sorted(unknown)}; allowed: {sorted(_PARAMS)}"
-            )
         parts = urlsplit(base_url or "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(
                 f"openai: expected the API's base URL, e.g. openai:http://127.0.0.1:8000/v1 "
                 f"or openai:https://api.openai.com/v1, got {base_url!r}"
             )
-        values = {k: _typed(k, params.get(k, p.default)) for k, p in _PARAMS.items()}
-        if values["sample_format"] not in _SUBTYPES:
-            raise ConfigError(
-                f"openai: sample_format: expected one of {sorted(_SUBTYPES)}, got "
-                f"{values['sample_format']!r} (pcm16: 16-bit WAV, what every server takes; "
-                "float32: the rendered samples exactly, where the server reads float WAV)"
-            )
+        values = with_defaults(self.name, params, _PARAMS, _DEFAULTS)
         self.base_url = base_url.rstrip("/")
         self.endpoint = f"{self.base_url}/audio/transcriptions"
         self.params: dict[str, Any] = values

@@ -11,9 +11,19 @@ from typing import Any, Literal
 
 from lastmile.errors import ConfigError
 
-__all__ = ["CACHE_SALT_PARAM", "Param", "check_params"]
+__all__ = [
+    "CACHE_SALT_PARAM",
+    "FLAG",
+    "TEXT",
+    "Param",
+    "check_params",
+    "int_in",
+    "number_in",
+    "one_of",
+    "with_defaults",
+]
 
-Kind = Literal["int", "number", "str", "salt"]
+Kind = Literal["int", "number", "str", "salt", "flag"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,8 @@ def _typed(kind: Kind, value: Any) -> tuple[bool, Any]:
     if kind == "number":
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return ok and math.isfinite(value), float(value) if ok else value
+    if kind == "flag":
+        return isinstance(value, bool), value
     if kind == "salt":  # any text or number, as text
         ok = isinstance(value, str | int | float) and not isinstance(value, bool)
         return ok and str(value) != "", str(value) if ok else value
@@ -45,6 +57,34 @@ def _typed(kind: Kind, value: Any) -> tuple[bool, Any]:
 CACHE_SALT_PARAM = Param(
     "salt", "a non-empty text or number (any value you change to make lastmile decode again)"
 )
+TEXT = Param("str", "a text")
+FLAG = Param("flag", "true or false")
+
+
+def int_in(low: int, high: int) -> Param:
+    """A whole number in ``[low, high]``."""
+    return Param("int", f"a whole number in [{low}, {high}]", lambda v: low <= v <= high)
+
+
+def number_in(low: float, high: float) -> Param:
+    """A finite number in ``[low, high]``."""
+    return Param("number", f"a number in [{low:g}, {high:g}]", lambda v: low <= v <= high)
+
+
+def one_of(*values: str) -> Param:
+    """One of the texts ``values``."""
+    return Param("str", "one of " + ", ".join(values), lambda v: v in values)
+
+
+def with_defaults(
+    backend: str,
+    params: Mapping[str, Any],
+    schema: Mapping[str, Param],
+    defaults: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Every parameter of ``schema``: ``defaults`` overridden by ``params`` as
+    :func:`check_params` checks them."""
+    return {**{k: defaults.get(k) for k in schema}, **check_params(backend, params, schema)}
 
 
 def check_params(

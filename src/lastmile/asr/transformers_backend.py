@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from lastmile.asr.base import BackendSpec
+from lastmile.asr.faster_whisper import LOOP_CAP_FLOOR, MIN_TOKENS_PER_S
+from lastmile.asr.params import CACHE_SALT_PARAM, TEXT, Param, int_in, one_of, with_defaults
 from lastmile.errors import ConfigError, FatalBackendError
 
 __all__ = ["INSTALL_HINT", "TransformersBackend", "model_digest"]
@@ -41,48 +43,27 @@ _WHISPER_WINDOW_S = 30.0  # Whisper's input window; longer items use long-form g
 _DTYPES = ("float32", "float16", "bfloat16")
 
 
-@dataclass(frozen=True)
-class _Param:
-    kind: type
-    default: Any
-    low: float | None = None
-    high: float | None = None
-
-
-_PARAMS: dict[str, _Param] = {
-    "batch_size": _Param(int, 8, 1, 1024),
-    "device": _Param(str, "cpu"),
-    "dtype": _Param(str, "float32"),
-    "cpu_threads": _Param(int, 1, 1, 256),
-    "language": _Param(str, "en"),
-    "max_tokens_per_s": _Param(float, 6.0, 0.0, 100.0),
-    "cache_salt": _Param(str, None),
+_PARAMS: dict[str, Param] = {
+    "batch_size": int_in(1, 1024),
+    "device": TEXT,
+    "dtype": one_of(*_DTYPES),
+    "cpu_threads": int_in(1, 256),
+    "language": TEXT,
+    "max_tokens_per_s": Param(
+        "number",
+        f"0 (no cap but the model's own) or a number in [{MIN_TOKENS_PER_S:g}, 100]",
+        lambda v: v == 0 or MIN_TOKENS_PER_S <= v <= 100,
+    ),
+    "cache_salt": CACHE_SALT_PARAM,
 }
-
-
-def _typed(name: str, value: Any) -> Any:
-    """``value`` as the parameter's type, range-checked; ConfigError naming the parameter."""
-    param = _PARAMS[name]
-    if value is None:
-        return None
-    if param.kind is str:
-        return str(value)
-    try:
-        if isinstance(value, bool) or (param.kind is int and float(value) != int(float(value))):
-            raise ValueError
-        out = param.kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"transformers: {name}: expected "
-            f"{'a whole number' if param.kind is int else 'a number'} "
-            f"in [{param.low:g}, {param.high:g}], got {value!r}"
-        ) from None
-    if (param.low is not None and out < param.low) or (param.high is not None and out > param.high):
-        raise ConfigError(
-            f"transformers: {name}: expected a value in [{param.low:g}, {param.high:g}], "
-            f"got {value!r}"
-        )
-    return out
+_DEFAULTS: dict[str, Any] = {
+    "batch_size": 8,
+    "device": "cpu",
+    "dtype": "float32",
+    "cpu_threads": 1,
+    "language": "en",
+    "max_tokens_per_s": 15.0,
+}
 
 
 def _check_device(device: str) -> str:
@@ -175,8 +156,10 @@ class TransformersBackend:
     English-only model is given no language). Whisper items longer than 30 s go through the
     model's long-form generation (window by window, seeking by the predicted timestamps), so
     nothing is cut. Like the faster-whisper backend, Whisper output is capped at
-    ``max_tokens_per_s`` tokens per second of audio (+ 10, per 30 s window; 0: the model's
-    own limit) so one looping item cannot dominate a pooled WER.
+    ``max_tokens_per_s`` generated tokens per second of audio (+ 16, per 30 s window; default
+    15, three times fast speech, at least 10; 0: the model's own limit) so one looping item
+    adds tens of insertions rather than hundreds; generate()'s ``max_new_tokens`` counts
+    exactly the tokens generated.
 
     ``device``: cpu, cuda or cuda:N; ``dtype``: float32 (default), float16 or bfloat16;
     ``cpu_threads``: torch's intra-op threads while decoding (restored afterwards).
@@ -191,11 +174,6 @@ class TransformersBackend:
     preload_modules = ("torch", "transformers")  # imported by the worker fork server
 
     def __init__(self, model_dir: str | Path | None, **params: Any) -> None:
-        unknown = set(params) - set(_PARAMS)
-        if unknown:
-            raise ConfigError(
-                f"transformers: unknown parameter(s) {sorted(unknown)}; allowed: {sorted(_PARAMS)}"
-            )
         if not model_dir:
             raise ConfigError(
                 "transformers: expected a local model folder, e.g. "
@@ -213,13 +191,8 @@ class TransformersBackend:
                 f"transformers: {path}: no config.json; give the folder that save_pretrained "
                 "wrote (config.json, the weights, preprocessor_config.json, tokenizer files)"
             )
-        values = {k: _typed(k, params.get(k, p.default)) for k, p in _PARAMS.items()}
+        values = with_defaults(self.name, params, _PARAMS, _DEFAULTS)
         values["device"] = _check_device(values["device"])
-        if values["dtype"] not in _DTYPES:
-            raise ConfigError(
-                f"transformers: dtype: expected one of {', '.join(_DTYPES)}, "
-                f"got {values['dtype']!r}"
-            )
         config = _read_json(path / "config.json")
         self.kind = _model_kind(path, config)
         self.model_dir = path
@@ -351,7 +324,7 @@ class TransformersBackend:
         if per_s <= 0:
             return None
         window_s = min(n_samples / self.sample_rate, _WHISPER_WINDOW_S)
-        return int(per_s * window_s) + 10
+        return math.ceil(per_s * window_s) + LOOP_CAP_FLOOR
 
     def transcribe(self, batch: Sequence[np.ndarray]) -> list[str]:
         """One transcript per float32 mono array at ``sample_rate``."""
