@@ -86,6 +86,22 @@ def test_paired_change_worked_by_hand():
     assert conditions[0].verdict is None and conditions[0].is_clean
 
 
+def test_paired_change_of_the_relative_metric_worked_by_hand():
+    # Relative Δ = WER / clean WER − 1 with clean WER 0.1 in every leave-one-out: group x's
+    # Δ_A = 2, Δ_B = 4; the leave-one-out changes are 10 × the absolute ones: 2.5, 2.0, 1.5,
+    # jackknife variance (2/3)(0.5² + 0 + 0.5²) = 1/3.
+    a = count_table(_items({"x": (2, 3, 4), "y": (2, 2, 3)}), clean_condition_id="clean")
+    b = count_table(_items({"x": (3, 5, 7), "y": (2, 3, 3)}), clean_condition_id="clean")
+    change = paired_change(a, b, relative=True)
+    assert change.delta[1, 0] == pytest.approx(2.0)
+    assert change.var_delta[1, 0] == pytest.approx(1 / 3)
+    settings = FairnessSettings(metric="relative")
+    noisy = compare_tables(a, b, settings=settings)[0][1]
+    half = student_t.ppf(0.975, 2) * math.sqrt(1 / 3)
+    assert noisy.group("x").delta_change.ci_low == pytest.approx(2.0 - half)
+    assert noisy.group("x").delta_a.value == pytest.approx(2.0)
+
+
 def test_tables_of_other_items_are_refused():
     a = count_table(_items({"x": (2, 3, 4), "y": (2, 2, 3)}), clean_condition_id="clean")
     b = count_table(_items({"x": (2, 3, 4), "z": (2, 2, 3)}), clean_condition_id="clean")

@@ -172,6 +172,14 @@ def test_a_run_compared_with_itself_or_an_incomplete_run_is_refused(runs, tmp_pa
     assert "lacks 1 item(s)" in result.stderr and "--resume" in result.stderr
 
 
+def test_an_html_path_in_a_missing_folder_is_bad_input(runs, tmp_path):
+    page = tmp_path / "missing" / "compare.html"
+    result = _invoke("compare", runs["a"], runs["b"], "--html", page)
+    assert result.exit_code == 2
+    assert "--html" in result.stderr and "does not exist" in result.stderr
+    assert not page.parent.exists()
+
+
 def _renormalized(run: Path, dest: Path) -> Path:
     """A copy of ``run`` whose run.json says it was scored with another normalizer."""
     shutil.copytree(run, dest)

@@ -57,6 +57,11 @@ def command(
     from lastmile.report.compare import comparison_html, comparison_lines
     from lastmile.run.files import write_text_atomic
 
+    if html_path is not None and not html_path.parent.is_dir():
+        raise click.BadParameter(
+            f"folder {html_path.parent} does not exist; create it or choose another path",
+            param_hint="--html",
+        )
     comparison = compare_runs(run_a, run_b, allow_normalizer_change=allow_normalizer_change)
     data = comparison.to_dict()
     if html_path is not None:
