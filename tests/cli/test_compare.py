@@ -12,6 +12,7 @@ The group names are hostile HTML.
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import sys
@@ -178,6 +179,36 @@ def test_an_html_path_in_a_missing_folder_is_bad_input(runs, tmp_path):
     assert result.exit_code == 2
     assert "--html" in result.stderr and "does not exist" in result.stderr
     assert not page.parent.exists()
+
+
+def _with_failures(run: Path, dest: Path, failed: set[tuple[str, str]]) -> Path:
+    """A copy of ``run`` in which the items ``(condition_id, utterance_id)`` failed."""
+    shutil.copytree(run, dest)
+    with (dest / "items.csv").open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = reader.fieldnames or [], list(reader)
+    for row in rows:
+        if (row["condition_id"], row["utterance_id"]) in failed:
+            row["error"] = "BackendError: command: exit status 1: decoder crashed"
+    with (dest / "items.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return dest
+
+
+@pytest.mark.timeout(300)
+def test_items_failed_in_either_run_are_left_out_of_both_and_counted(runs, tmp_path):
+    # B failed on u19 under hum; A now fails there too and on u00 under hum.
+    a = _with_failures(runs["a"], tmp_path / "a", {("hum", "u19"), ("hum", "u00")})
+    result = _invoke("compare", a, runs["b"], "--json")
+    data = json.loads(result.stdout)
+    assert (data["run_a"]["n_failed"], data["run_b"]["n_failed"]) == (2, 1)
+    assert (data["n_excluded"], data["n_failed_both"]) == (2, 1)
+    hum = next(c for c in data["conditions"] if c["condition_id"] == "hum")
+    left = {g["group"]: g["n_excluded"] for g in hum["groups"]}
+    assert left == {NORTH: 1, SOUTH: 1}
+    assert "2 of 40 items failed in one run or both (A 2, B 1)" in " ".join(data["findings"])
 
 
 def _renormalized(run: Path, dest: Path) -> Path:
