@@ -4,6 +4,7 @@ See shared DESIGN, "Analysis", for the definitions. Entry point: :func:`analyze`
 """
 
 from lastmile.analysis.analyze import analyze, analyze_table
+from lastmile.analysis.compare import Comparison, compare_runs
 from lastmile.analysis.counts import REQUIRED_ITEM_KEYS, CountTable, count_table
 from lastmile.analysis.mitigation import MitigationReport, analyze_mitigation
 from lastmile.analysis.planning import PlanResult, plan_speakers
@@ -25,6 +26,7 @@ __all__ = [
     "REQUIRED_ITEM_KEYS",
     "Analysis",
     "CellStats",
+    "Comparison",
     "ConditionVerdict",
     "CountTable",
     "Estimate",
@@ -39,6 +41,7 @@ __all__ = [
     "analyze_mitigation",
     "analyze_table",
     "benjamini_hochberg",
+    "compare_runs",
     "count_table",
     "permutation_p_value",
     "plan_speakers",
