@@ -43,6 +43,16 @@ _OPTIONS = {
     "workers": ("lastmile_workers", "Worker processes for pack runs (default 1).", int),
     "out": ("lastmile_out", "Folder for pack run folders (default: a temporary folder).", str),
     "limit": ("lastmile_limit", "At most N utterances per pack (round-robin over groups).", int),
+    "executor": (
+        "lastmile_executor",
+        "Where pack runs decode: local or ray (default: each pack's run.executor).",
+        str,
+    ),
+    "ray-address": (
+        "lastmile_ray_address",
+        "With the ray executor: the cluster (HOST:PORT); default: a local Ray per run.",
+        str,
+    ),
 }
 
 
@@ -531,6 +541,8 @@ def _run_and_compare(config: pytest.Config, pack: Path) -> PackOutcome:
                 out=run_dir,
                 limit=_setting(config, "limit"),
                 workers=_setting(config, "workers") or 1,
+                executor=_setting(config, "executor"),
+                ray_address=_setting(config, "ray-address"),
             ),
         )
     except LastmileError as exc:

@@ -4,8 +4,10 @@ and the errors given before any item is sent."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,6 +24,8 @@ from lastmile.run import RunOptions, run_pack
 from lastmile.scenario.pack import load_pack
 
 from helpers import demo_rows, demo_subset_pack
+
+pytest_plugins = ["pytester"]
 
 # A backend whose transcript is the digest of the audio it was given: two runs with equal
 # transcripts rendered the same bytes. With kill=DIGEST its process exits on that audio (a
@@ -164,6 +168,22 @@ def test_the_same_items_as_the_local_pool_byte_for_byte(
     )
     run_pack(pack, shipped)
     assert _rows(tmp_path / "ship") == local
+
+
+@pytest.mark.timeout(240)
+def test_whisper_on_ray_gives_the_local_pools_transcripts(tmp_path: Path, local_ray: None):
+    """The real default backend (Whisper tiny.en), one utterance per group, clean and pink."""
+    rows = demo_rows(groups=("us", "gb-rp"), per_group=1)
+    pink = [{"noise": "pink", "snr_db": 5}]
+    pack = demo_subset_pack(tmp_path / "p", rows, conditions=pink, fairness={"min_speakers": 2})
+    common = {"workers": 2, "use_cache": False, "reports": False, "asr": "faster-whisper"}
+    run_pack(pack, RunOptions(out=tmp_path / "local", **common))
+    run_pack(pack, RunOptions(out=tmp_path / "ray", executor="ray", **common))
+    local, remote = _rows(tmp_path / "local"), _rows(tmp_path / "ray")
+    assert len(remote) == 4 and not any(r["error"] for r in remote)
+    clean = [r for r in remote if r["condition_id"] == "clean"]
+    assert sum(int(r["hits"]) for r in clean) > sum(int(r["n_ref"]) for r in clean) / 2, clean
+    assert remote == local
 
 
 @pytest.mark.timeout(120)
@@ -392,3 +412,134 @@ def test_a_killed_driver_leaves_no_ray_process_and_resumes(tmp_path: Path, refer
     res = _lastmile(*args, "--asr", "audiohash?sleep_s=0.4", "--resume", str(out), timeout=180)
     assert res.returncode in (0, 1), res.stderr
     assert _rows(out) == local
+
+
+def _ray_node(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """``ray start ARGS --block``: the node lives as long as this process (SIGTERM stops it)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start",
+         *args, "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def _stop(node: subprocess.Popen) -> None:
+    """Stop a node (``ray start --block`` stops its processes on SIGTERM); whatever is left
+    of its process group is killed."""
+    node.terminate()
+    try:
+        node.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        node.kill()
+        node.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(node.pid, signal.SIGKILL)
+
+
+def _wait_nodes(address: str, n: int, env: dict[str, str]) -> None:
+    probe = (
+        "import time, ray\n"
+        f"ray.init(address={address!r}, log_to_driver=False, configure_logging=False)\n"
+        "deadline = time.time() + 60\n"
+        f"while sum(x['Alive'] for x in ray.nodes()) != {n}:\n"
+        "    assert time.time() < deadline, ray.nodes()\n"
+        "    time.sleep(0.5)\n"
+    )
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + 60
+    while True:  # the head's GCS port answers
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, f"no Ray head at {address}"
+            time.sleep(0.5)
+    res = subprocess.run(
+        [sys.executable, "-c", probe],
+        timeout=90,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def cluster(site: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A head and a second node on loopback, one CPU each (two actors need both nodes)."""
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    temp = tempfile.mkdtemp(prefix="lmcl-")
+    # nodes on 127.0.0.1 (the GCS itself listens on every interface, as Ray does): token
+    # authentication with this test's own token, shared by the nodes and the drivers
+    env = {
+        "PYTHONPATH": os.environ["PYTHONPATH"],
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(16),
+    }
+    head = _ray_node(
+        ["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+         f"--temp-dir={temp}", "--object-store-memory=100000000"],
+        env,
+    )  # fmt: skip
+    nodes = [head]
+    try:
+        _wait_nodes(address, 1, env)
+        nodes.append(_ray_node([f"--address={address}", "--num-cpus=1"], env))
+        _wait_nodes(address, 2, env)
+        yield address, env
+    finally:
+        for node in reversed(nodes):
+            _stop(node)
+
+
+@pytest.mark.timeout(240)
+def test_a_two_node_cluster_runs_the_same_items_and_refuses_a_mismatched_node(
+    tmp_path: Path, cluster: tuple[str, dict[str, str]], reference
+):
+    address, env = cluster
+    pack, local = reference
+    args = ["run", str(pack), "--asr", "audiohash", "--no-cache", "--quiet", "-j", "2"]
+    res = _lastmile(*args, "--ray-address", address, "--out", str(tmp_path / "run"), env=env)
+    assert res.returncode in (0, 1), res.stderr
+    assert _rows(tmp_path / "run") == local
+
+    # a third node whose lastmile is another version: one error, nothing sent or written
+    shadow = tmp_path / "shadow"
+    (shadow / "lastmile-0.0.1.dist-info").mkdir(parents=True)
+    (shadow / "lastmile-0.0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: lastmile\nVersion: 0.0.1\n"
+    )
+    odd = _ray_node(
+        [f"--address={address}", "--num-cpus=1"],
+        {**env, "PYTHONPATH": os.pathsep.join([str(shadow), env["PYTHONPATH"]])},
+    )
+    try:
+        _wait_nodes(address, 3, env)
+        res = _lastmile(*args, "--ray-address", address, "--out", str(tmp_path / "odd"), env=env)
+    finally:
+        _stop(odd)
+    assert res.returncode == 3, res.stderr
+    assert "lastmile 0.0.1, the driver has" in res.stderr
+    assert "nothing was sent" in res.stderr
+    assert not (tmp_path / "odd").exists()
+
+
+@pytest.mark.timeout(60)
+def test_the_pytest_plugin_hands_the_executor_and_address_to_the_run(
+    pytester: pytest.Pytester, reference: tuple[Path, list[dict]]
+):
+    import shutil
+
+    pack, _ = reference
+    shutil.copytree(pack.parent, pytester.path / "scenario")
+    address = f"127.0.0.1:{_free_port()}"
+    pytester.makeini(f"[pytest]\nlastmile_executor = ray\nlastmile_ray_address = {address}\n")
+    result = pytester.runpytest(
+        "--lastmile", "--lastmile-asr", "audiohash", "-p", "no:cacheprovider", "scenario"
+    )
+    result.stdout.fnmatch_lines([f"*--ray-address {address}: cannot reach a Ray head there*"])
+    assert result.ret == 1
