@@ -7,6 +7,7 @@ import pytest
 from scipy.signal import csd, welch
 
 from lastmile.audio import rms_dbfs
+from lastmile.channel import clip_at
 from lastmile.errors import ConfigError
 from lastmile.profiles.presets import (
     PRESET_NAMES,
@@ -14,7 +15,6 @@ from lastmile.profiles.presets import (
     FirDeviceResponse,
     MagnitudeTable,
     apply_device,
-    clip_at,
     design_linear_phase_fir,
     get_preset,
     preset_table,

@@ -2,6 +2,7 @@
 
 from lastmile.channel.band import band_limit
 from lastmile.channel.chain import apply_channel
+from lastmile.channel.clipping import clip_at
 from lastmile.channel.ffmpeg import FFMPEG_CODECS, ffmpeg_roundtrip
 from lastmile.channel.g711 import (
     G711_SAMPLE_RATE,
@@ -19,6 +20,7 @@ __all__ = [
     "alaw_encode",
     "apply_channel",
     "band_limit",
+    "clip_at",
     "ffmpeg_roundtrip",
     "g711_roundtrip",
     "ulaw_decode",

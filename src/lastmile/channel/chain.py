@@ -8,10 +8,10 @@ import numpy as np
 
 from lastmile.audio.io import resample, validate_audio
 from lastmile.channel.band import band_limit
+from lastmile.channel.clipping import clip_at
 from lastmile.channel.ffmpeg import FFMPEG_CODECS, ffmpeg_roundtrip
 from lastmile.channel.g711 import G711_SAMPLE_RATE, g711_roundtrip
 from lastmile.errors import ConfigError
-from lastmile.profiles.presets import clip_at
 from lastmile.scenario.specs import ChannelSpec
 
 __all__ = ["apply_channel"]

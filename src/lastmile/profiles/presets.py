@@ -25,6 +25,7 @@ import numpy as np
 from scipy.signal import convolve, firwin2, lfilter
 
 from lastmile.audio.io import validate_audio
+from lastmile.channel.clipping import clip_at
 from lastmile.errors import ConfigError
 from lastmile.scenario.specs import DeviceSpec
 
@@ -41,7 +42,6 @@ __all__ = [
     "SpecDeviceResponse",
     "apply_agc",
     "apply_device",
-    "clip_at",
     "design_linear_phase_fir",
     "get_preset",
     "preset_table",
@@ -294,20 +294,6 @@ def preset_table(name: str) -> MagnitudeTable:
 def get_preset(name: str) -> DeviceResponse:
     """The device preset ``name``; raises :class:`ConfigError` listing the valid names."""
     return SpecDeviceResponse(name=name, table=preset_table(name))
-
-
-def clip_at(samples: np.ndarray, *, clip_dbfs: float) -> tuple[np.ndarray, float]:
-    """Hard-clip ``samples`` at ``clip_dbfs`` (re full scale 1.0).
-
-    Returns the clipped audio (float32) and the fraction of samples that were beyond the
-    clipping level.
-    """
-    if not math.isfinite(clip_dbfs) or clip_dbfs > 0.0:
-        raise ConfigError(f"clipping: clip_dbfs must be a finite level ≤ 0 dBFS, got {clip_dbfs}")
-    limit = 10.0 ** (clip_dbfs / 20.0)
-    beyond = np.abs(samples) > limit
-    clipped = np.clip(samples, -limit, limit).astype(np.float32)
-    return clipped, float(np.mean(beyond))
 
 
 def apply_agc(
