@@ -2,7 +2,8 @@
 
 The program starts once per worker, loads its model once, and speaks JSON lines:
 
-* it prints ``{"ready": true}`` on standard output when it can take requests;
+* it prints ``{"ready": true}`` on standard output when it can take requests (optionally
+  ``{"ready": true, "sample_rate": 8000}``: a rate other than the backend's is refused);
 * lastmile writes one request per line on its standard input, ``{"id": "7", "wav": PATH}``
   (``PATH`` a WAV file at the backend's ``sample_rate``, mono, 16-bit or float);
 * the program answers each request with one line, ``{"id": "7", "text": "..."}``, or
@@ -317,6 +318,13 @@ class CommandServerBackend:
             raise ConfigError(
                 f'{shown}: expected {{"ready": true}} as the first line on standard output, '
                 f"got {_shown(line)}; {_FIX}"
+            )
+        said = ready.get("sample_rate")
+        if said is not None and said != self.sample_rate:
+            server.stop()
+            raise ConfigError(
+                f"{shown}: the program reads audio at {said!r} Hz (its ready line says so) but "
+                f"the backend sends {self.sample_rate} Hz; set sample_rate: {said!r} in the spec"
             )
         return server
 
