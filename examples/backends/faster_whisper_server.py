@@ -61,6 +61,9 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--language", default="en")
     parser.add_argument("--max-tokens-per-s", type=float, default=15.0)
+    parser.add_argument(
+        "--wav", help="decode this one file, print its transcript and exit (command: form)"
+    )
     args = parser.parse_args()
     out = protocol_stream()
 
@@ -77,6 +80,27 @@ def main() -> int:
         str(model_path), device=args.device, compute_type=args.compute_type, cpu_threads=1
     )
     print(f"faster_whisper_server: loaded {model_path}", file=sys.stderr, flush=True)
+
+    def decode(wav: str) -> str:
+        audio, rate = sf.read(wav, dtype="float32")
+        if audio.ndim != 1 or rate != RATE:
+            raise ValueError(f"expected mono audio at {RATE} Hz, got {audio.shape} at {rate}")
+        segments, _info = model.transcribe(
+            np.ascontiguousarray(audio),
+            language=args.language,
+            task="transcribe",
+            beam_size=args.beam_size,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            without_timestamps=False,
+            max_new_tokens=max_new_tokens(audio.size, args.max_tokens_per_s),
+        )
+        return " ".join(s.text.strip() for s in segments).strip()
+
+    if args.wav is not None:  # one file, then exit: what `command:` starts per item
+        out.write(decode(args.wav) + "\n")
+        return 0
     out.write(json.dumps({"ready": True}) + "\n")
 
     for line in sys.stdin:
@@ -87,22 +111,7 @@ def main() -> int:
             print(f"faster_whisper_server: bad request {line!r}: {exc}", file=sys.stderr)
             return 2  # lastmile restarts the program and fails that item
         try:
-            audio, rate = sf.read(wav, dtype="float32")
-            if audio.ndim != 1 or rate != RATE:
-                raise ValueError(f"expected mono audio at {RATE} Hz, got {audio.shape} at {rate}")
-            segments, _info = model.transcribe(
-                np.ascontiguousarray(audio),
-                language=args.language,
-                task="transcribe",
-                beam_size=args.beam_size,
-                temperature=0.0,
-                condition_on_previous_text=False,
-                vad_filter=False,
-                without_timestamps=False,
-                max_new_tokens=max_new_tokens(audio.size, args.max_tokens_per_s),
-            )
-            text = " ".join(s.text.strip() for s in segments).strip()
-            answer = {"id": request_id, "text": text}
+            answer = {"id": request_id, "text": decode(wav)}
         except Exception as exc:  # this file failed; the program goes on
             answer = {"id": request_id, "error": f"{type(exc).__name__}: {exc}"}
         out.write(json.dumps(answer) + "\n")
