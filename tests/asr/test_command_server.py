@@ -357,3 +357,31 @@ def test_a_real_run_through_a_server_records_one_program_per_worker(
     assert len({_pid(r["hypothesis_raw"]) for r in items}) == 1
     run_json = json.loads((out / "run.json").read_text())
     assert json.loads(run_json["backend"]["fingerprint"])["mode"] == "server"
+
+
+@pytest.mark.timeout(240)
+def test_two_workers_each_run_one_program_and_none_outlives_the_run(
+    tmp_path: Path, server_script: Path
+):
+    token = _token()
+    rows = demo_rows(groups=("us", "gb-rp"), per_group=2)
+    pack = demo_subset_pack(
+        tmp_path / "pack",
+        rows,
+        asr=f"command-server:{sys.executable} {server_script} {token}",
+        fairness={"min_speakers": 2},
+    )
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "lastmile.cli", "run", str(pack), "--out", str(out), "-j", "2"],
+        capture_output=True,
+        text=True,
+        timeout=220,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    with (out / "items.csv").open() as fh:
+        items = list(csv.DictReader(fh))
+    assert len(items) == len(rows) and all(r["error"] == "" for r in items)
+    assert 1 <= len({_pid(r["hypothesis_raw"]) for r in items}) <= 2  # one per worker
+    assert _wait_until_none(token) == []

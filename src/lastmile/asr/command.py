@@ -165,7 +165,10 @@ class CommandBackend:
 
     @classmethod
     def describe(cls) -> str:
-        return "any program: command:./my_asr --wav {wav}"
+        return (
+            "any program: command:./my_asr --wav {wav} (started per item) or "
+            "command-server:./my_asr (started once, answers JSON lines)"
+        )
 
     @classmethod
     def from_spec(cls, spec: BackendSpec) -> Any:
