@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 INSTANT = '''
 class Instant:
@@ -115,15 +116,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=8)
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--no-slice", action="store_true", help="only the driver-memory runs")
     parser.add_argument("--driver", nargs=2, metavar=("PACK", "OUT"))
     args = parser.parse_args()
     if args.driver:
         driver(*args.driver)
         return
     import ray
-
-    from lastmile.resources import shipped_pack
-    from lastmile.run import RunOptions, run_pack
 
     tmp = Path(tempfile.mkdtemp(prefix="lastmile-ray-bench-"))
     site = tmp / "site"
@@ -135,9 +134,25 @@ def main() -> None:
     os.environ["PYTHONPATH"] = env["PYTHONPATH"]
     sys.path.insert(0, str(site))
 
+    if not args.no_slice:
+        _slice(ray, tmp, args.limit)
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        pack = _big_pack(tmp / f"pack{size}", size)
+        line, rss_mb = _child_rss(["--driver", str(pack), str(tmp / f"run{size}")], env)
+        n_items, n_failed, wall = line.split()[-3:]
+        if int(n_failed):
+            raise SystemExit(f"{n_failed} of {n_items} items failed")
+        print(f"driver_peak_rss_mb_{n_items}={rss_mb:.0f}")
+        print(f"items_per_s_{n_items}={int(n_items) / float(wall):.0f}", flush=True)
+
+
+def _slice(ray: Any, tmp: Path, limit: int) -> None:
+    """The demo slice through the local pool and Ray (2 actors, then 1)."""
+    from lastmile.resources import shipped_pack
+    from lastmile.run import RunOptions, run_pack
+
     demo = shipped_pack("demo")
-    common = {"limit": args.limit, "use_cache": False, "reports": False}
-    t0 = time.perf_counter()
+    common = {"limit": limit, "use_cache": False, "reports": False}
     local = run_pack(demo, RunOptions(out=tmp / "local", workers=2, **common)).wall_s
     print(f"local_2w_s={local:.2f}", flush=True)
 
@@ -159,15 +174,6 @@ def main() -> None:
     print(f"ray_1w_s={one.wall_s:.2f}")
     print(f"ray_overhead_ratio={two.wall_s / local:.3f}")
     print(f"ray_speedup_2w={one.wall_s / two.wall_s:.3f}", flush=True)
-
-    for size in [int(s) for s in args.sizes.split(",") if s]:
-        pack = _big_pack(tmp / f"pack{size}", size)
-        line, rss_mb = _child_rss(["--driver", str(pack), str(tmp / f"run{size}")], env)
-        n_items, n_failed, wall = line.split()[-3:]
-        if int(n_failed):
-            raise SystemExit(f"{n_failed} of {n_items} items failed")
-        print(f"driver_peak_rss_mb_{n_items}={rss_mb:.0f}")
-        print(f"items_per_s_{n_items}={int(n_items) / float(wall):.0f}", flush=True)
 
 
 if __name__ == "__main__":

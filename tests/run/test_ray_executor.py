@@ -168,6 +168,14 @@ def test_the_same_items_as_the_local_pool_byte_for_byte(
     )
     run_pack(pack, shipped)
     assert _rows(tmp_path / "ship") == local
+    # the driver's transcript cache: a second run is all cache hits, nothing sent to Ray
+    cached = {**_COMMON, "use_cache": True, "cache_path": tmp_path / "cache.sqlite"}
+    first = run_pack(pack, RunOptions(out=tmp_path / "c1", workers=2, executor="ray", **cached))
+    again = run_pack(pack, RunOptions(out=tmp_path / "c2", workers=2, executor="ray", **cached))
+    assert (first.n_cached, again.n_cached) == (0, 16)
+    hits = _rows(tmp_path / "c2")
+    assert all(r.pop("cached") == "true" for r in hits)
+    assert hits == [{k: v for k, v in r.items() if k != "cached"} for r in local]
 
 
 @pytest.mark.timeout(240)
@@ -507,7 +515,8 @@ def test_a_two_node_cluster_runs_the_same_items_and_refuses_a_mismatched_node(
     assert res.returncode in (0, 1), res.stderr
     assert _rows(tmp_path / "run") == local
 
-    # a third node whose lastmile is another version: one error, nothing sent or written
+    # a third node whose lastmile is another version and which lacks the backend's module
+    # (the plugin is not on its path): one error naming both, nothing sent or written
     shadow = tmp_path / "shadow"
     (shadow / "lastmile-0.0.1.dist-info").mkdir(parents=True)
     (shadow / "lastmile-0.0.1.dist-info" / "METADATA").write_text(
@@ -515,7 +524,7 @@ def test_a_two_node_cluster_runs_the_same_items_and_refuses_a_mismatched_node(
     )
     odd = _ray_node(
         [f"--address={address}", "--num-cpus=1"],
-        {**env, "PYTHONPATH": os.pathsep.join([str(shadow), env["PYTHONPATH"]])},
+        {**env, "PYTHONPATH": str(shadow)},
     )
     try:
         _wait_nodes(address, 3, env)
@@ -524,6 +533,7 @@ def test_a_two_node_cluster_runs_the_same_items_and_refuses_a_mismatched_node(
         _stop(odd)
     assert res.returncode == 3, res.stderr
     assert "lastmile 0.0.1, the driver has" in res.stderr
+    assert "cannot import audiohash_asr (ModuleNotFoundError" in res.stderr
     assert "nothing was sent" in res.stderr
     assert not (tmp_path / "odd").exists()
 
