@@ -233,3 +233,19 @@ def test_without_from_spec_the_constructor_gets_the_argument_and_parameters(monk
         build_backend("plain:/models/x?beam_size=5")
     salted = build_backend("plain?cache_salt=v2")  # the registry handles cache_salt
     assert "v2" in salted.fingerprint() and "plain/default/1" in salted.fingerprint()
+
+
+@pytest.mark.timeout(240)
+def test_lastmile_run_with_a_bad_plugin_exits_2_or_3_never_1(site: Path, model: str, tmp_path):
+    rows = demo_rows(groups=("us", "gb-rp"), per_group=1)
+    pack = demo_subset_pack(tmp_path / "pack", rows)
+    bad_spec = lastmile(
+        site, "run", str(pack), "--asr", f"my-asr:{model}?beam=5", "--out", str(tmp_path / "a")
+    )
+    assert bad_spec.returncode == 2, bad_spec.stderr
+    assert "beam" in bad_spec.stderr and not (tmp_path / "a" / "items.csv").exists()
+    failing = lastmile(site, "run", str(pack), "--asr", "broken", "--out", str(tmp_path / "b"))
+    assert failing.returncode == 3, failing.stderr  # every item failed: no result
+    with (tmp_path / "b" / "items.csv").open() as fh:
+        errors = [r["error"] for r in csv.DictReader(fh)]
+    assert errors and all("the decoder lost its GPU" in e for e in errors)
