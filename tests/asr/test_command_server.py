@@ -385,3 +385,32 @@ def test_two_workers_each_run_one_program_and_none_outlives_the_run(
     assert len(items) == len(rows) and all(r["error"] == "" for r in items)
     assert 1 <= len({_pid(r["hypothesis_raw"]) for r in items}) <= 2  # one per worker
     assert _wait_until_none(token) == []
+
+
+def test_a_chatty_program_cannot_fill_the_disk(server_script: Path, monkeypatch):
+    from lastmile.asr import command_server
+
+    monkeypatch.setattr(command_server, "_LOG_LIMIT_BYTES", 1_500_000)
+    backend = _backend(server_script)
+    try:
+        log = Path(backend._tmp) / "stderr.log"
+        sizes = []
+        for _ in range(4):  # 1 MiB of standard error each
+            assert backend.transcribe([_audio(1609)])[0].startswith("n=1609")
+            sizes.append(log.stat().st_size)
+        assert max(sizes) < 2_200_000, sizes
+        # the log still holds what the program says last
+        with pytest.raises(BackendError, match="crashing on purpose"):
+            backend.transcribe([_audio(1601)])
+    finally:
+        backend.close()
+
+
+def test_a_closed_backend_starts_again_when_used(server_script: Path):
+    backend = _backend(server_script)
+    first = _pid(backend.transcribe([_audio(1600)])[0])
+    backend.close()
+    try:
+        assert _pid(backend.transcribe([_audio(1600)])[0]) != first
+    finally:
+        backend.close()

@@ -65,6 +65,7 @@ _PARAMS = {
 }
 
 _EOF = None  # what the reader thread queues when the program's standard output closes
+_LOG_LIMIT_BYTES = 8 << 20  # the program's standard error kept, at most (then emptied)
 _FIX = (
     "the program must print exactly one JSON object per line on standard output: "
     '{"ready": true} once, then {"id": ID, "text": TEXT} or {"id": ID, "error": WHY} '
@@ -139,6 +140,14 @@ class _Server:
             text = ""
         lines = text.splitlines()[-5:]
         return "its last standard error: " + (" | ".join(lines)[-400:] if lines else "(none)")
+
+    def trim_log(self) -> None:
+        """Empty the log once it passes ``_LOG_LIMIT_BYTES``: the program writes to it in append
+        mode, so its next lines go to the (new) end, and a chatty program cannot fill the
+        disk over a long run."""
+        with contextlib.suppress(OSError):
+            if self.log_path.stat().st_size > _LOG_LIMIT_BYTES:
+                os.truncate(self.log_path, 0)
 
     def stop(self) -> None:
         self._finalizer()
@@ -389,7 +398,9 @@ class CommandServerBackend:
                 )
             self._next_id += 1
             request_id = str(self._next_id)
-            Path(self._tmp).mkdir(exist_ok=True)
+            if not self._cleanup.alive:  # closed, now used again: a new folder
+                self._tmp = tempfile.mkdtemp(prefix="lastmile-cmd-server-")
+                self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, True)
             wav = Path(self._tmp) / f"request-{request_id}.wav"
             subtype = _SUBTYPES[self.sample_format]
             data = np.clip(audio, -1, 1) if subtype == "PCM_16" else audio
@@ -418,6 +429,7 @@ class CommandServerBackend:
                 f"{shown}: {exc} (the program is restarted for the next item)"
             ) from None
         self._failures_in_row = 0
+        server.trim_log()
         if "error" in answer:
             raise BackendError(f"{shown}: the program could not decode it: {answer['error']}")
         text = answer.get("text")
