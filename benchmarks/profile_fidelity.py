@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import make_profiles  # noqa: E402  (the generator of the shipped profiles)
 
+from lastmile.capture.fidelity import asr_wer_figures, compare_profile  # noqa: E402
+from lastmile.capture.noise import capture_noise_profile  # noqa: E402
 from lastmile.profiles.device_model import MeasuredDeviceResponse, load_device_profile  # noqa: E402
-from lastmile.profiles.fidelity import asr_wer_figures, compare_profile  # noqa: E402
-from lastmile.profiles.noise_capture import capture_noise_profile  # noqa: E402
 from lastmile.profiles.noise_model import load_noise_profile  # noqa: E402
 from lastmile.profiles.sitesim import SITES, simulate_site  # noqa: E402
 from lastmile.profiles.synthesis import ProfileNoise  # noqa: E402

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from lastmile.profiles.noise_capture import CaptureResult, capture_noise_profile
+from lastmile.capture.noise import CaptureResult, capture_noise_profile
 from lastmile.profiles.sitesim import (
     BroadbandSpec,
     EventSpec,

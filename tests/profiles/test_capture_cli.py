@@ -8,8 +8,8 @@ import numpy as np
 import soundfile as sf
 from click.testing import CliRunner
 
+from lastmile.capture.sweep import read_sweep
 from lastmile.cli import cli
-from lastmile.profiles.sweep import read_sweep
 from lastmile.testing import write_pack
 
 FS = 16000

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import scipy.signal as ss
 
-from lastmile.errors import AudioError, ConfigError
-from lastmile.profiles.device_capture import (
+from lastmile.capture.device import (
     capture_device_from_reference,
     capture_device_from_sweep,
 )
+from lastmile.capture.sweep import make_sweep, read_sweep, write_sweep
+from lastmile.errors import AudioError, ConfigError
 from lastmile.profiles.device_model import (
     DeviceProfile,
     MeasuredDeviceResponse,
@@ -21,7 +22,6 @@ from lastmile.profiles.device_model import (
 )
 from lastmile.profiles.devices import resolve_device
 from lastmile.profiles.presets import DeviceResponse, SpecDeviceResponse
-from lastmile.profiles.sweep import make_sweep, read_sweep, write_sweep
 
 FS = 16000
 LATENCY_S = 0.0371

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lastmile.profiles.fidelity import asr_wer_figures, compare_profile
+from lastmile.capture.fidelity import asr_wer_figures, compare_profile
 
 from .conftest import FS
 

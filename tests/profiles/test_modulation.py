@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lastmile.profiles.noise_capture import analyse_noise, capture_noise_profile
+from lastmile.capture.noise import analyse_noise, capture_noise_profile
 from lastmile.profiles.noise_model import Modulation, load_noise_profile
 from lastmile.profiles.synthesis import ProfileNoise
 from lastmile.testing import modulated_noise

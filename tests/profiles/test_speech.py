@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lastmile.capture.speech import SPEECH_THRESHOLD, _band_envelope, detect_speech
 from lastmile.profiles.sitesim import BroadbandSpec, broadband_noise, speech_like
-from lastmile.profiles.speech import SPEECH_THRESHOLD, _band_envelope, detect_speech
 
 FS = 16000
 

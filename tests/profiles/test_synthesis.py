@@ -10,7 +10,7 @@ import pytest
 from scipy.signal import fftconvolve
 
 from lastmile.errors import ConfigError
-from lastmile.profiles._dsp import db, welch_psd
+from lastmile.profiles.dsp import db, welch_psd
 from lastmile.profiles.generators import NoiseGenerator, make_noise_generator
 from lastmile.profiles.noise_model import save_noise_profile
 from lastmile.profiles.synthesis import ProfileNoise, profile_loader

@@ -2,7 +2,7 @@
 
 **Sweep** (:func:`capture_device_from_sweep`): find the sync marker in the recording (its
 offset is the latency, less the marker's own position in the sweep file), cut the recording
-from where the sweep starts, deconvolve with the sweep (:func:`lastmile.profiles.sweep.
+from where the sweep starts, deconvolve with the sweep (:func:`lastmile.capture.sweep.
 deconvolve`), find the linear impulse response's peak (its offset adds to the latency),
 window it (2.5 ms before the peak, ``ir_length_s`` after, half-Hann fades), and take its
 spectrum on a 1/12-octave grid. The harmonic impulse responses (k = 2…5) sit ``L·ln k``
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.signal
 
+from lastmile.capture.sweep import SweepInfo, deconvolve, find_marker
 from lastmile.errors import AudioError
-from lastmile.profiles._dsp import band_edges, band_mean, db, fractional_octave_centres
 from lastmile.profiles.device_model import (
     DeviceProfile,
     DeviceResponseTable,
@@ -32,7 +32,7 @@ from lastmile.profiles.device_model import (
     FrequencyTable,
     SweepSettings,
 )
-from lastmile.profiles.sweep import SweepInfo, deconvolve, find_marker
+from lastmile.profiles.dsp import band_edges, band_mean, db, fractional_octave_centres
 
 __all__ = ["MIN_REFERENCE_S", "capture_device_from_reference", "capture_device_from_sweep"]
 
@@ -108,7 +108,7 @@ def capture_device_from_sweep(
     created_by: str = "",
 ) -> DeviceProfile:
     """A :class:`DeviceProfile` from a recording (float, shape ``(n,)``, at the sweep's
-    rate) of ``sweep`` (as read by :func:`lastmile.profiles.sweep.read_sweep`) through
+    rate) of ``sweep`` (as read by :func:`lastmile.capture.sweep.read_sweep`) through
     the device.
 
     Raises :class:`AudioError` when the recording holds no sync marker, stops before the

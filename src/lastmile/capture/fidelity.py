@@ -25,8 +25,8 @@ from typing import TypeVar
 import numpy as np
 
 from lastmile.audio.io import resample
-from lastmile.profiles._dsp import db, third_octave_band_powers
-from lastmile.profiles.noise_capture import NoiseAnalysis, analyse_noise, prepare_recording
+from lastmile.capture.noise import NoiseAnalysis, analyse_noise, prepare_recording
+from lastmile.profiles.dsp import db, third_octave_band_powers
 from lastmile.profiles.noise_model import NoiseProfile
 from lastmile.profiles.synthesis import ProfileNoise
 

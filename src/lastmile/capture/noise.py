@@ -31,7 +31,7 @@ The analysis, in order (all on the DC-free recording, at its own sample rate):
    some band's excess depth reaches 0.5 dB.
 4. **Statistics.** L10/L50/L90 of 125 ms levels, the standard deviation of 1 s levels and
    ``stationarity = exp(-std/3 dB)``.
-5. **Speech** (:mod:`lastmile.profiles.speech`), ignoring the event rates.
+5. **Speech** (:mod:`lastmile.capture.speech`), ignoring the event rates.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ import numpy as np
 import scipy.ndimage
 import scipy.signal
 
+from lastmile.capture.speech import SpeechReport, detect_speech
 from lastmile.errors import AudioError
-from lastmile.profiles._dsp import (
+from lastmile.profiles.dsp import (
     band_edges,
     band_mean,
     db,
@@ -66,7 +67,6 @@ from lastmile.profiles.noise_model import (
     ToneHarmonic,
     ToneSeries,
 )
-from lastmile.profiles.speech import SpeechReport, detect_speech
 
 __all__ = [
     "MIN_RECORDING_S",

@@ -24,7 +24,7 @@ import scipy.signal
 import soundfile as sf
 
 from lastmile.errors import AudioError, ConfigError
-from lastmile.profiles._files import atomic_write_bytes
+from lastmile.profiles.files import atomic_write_bytes
 
 __all__ = [
     "MARKER_F_HZ",

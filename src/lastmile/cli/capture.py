@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from lastmile.cli.common import BadInput, handle_errors
-from lastmile.profiles._files import atomic_write_audio
+from lastmile.profiles.files import atomic_write_audio
 
 __all__ = ["command"]
 
@@ -136,7 +136,7 @@ def noise_command(
           --description "Ward 3, bay B, 02:00, two monitors and a ventilator"
     """
     from lastmile.audio.io import read_audio
-    from lastmile.profiles.noise_capture import capture_noise_profile
+    from lastmile.capture.noise import capture_noise_profile
     from lastmile.profiles.noise_model import save_noise_profile
 
     _check_name(name)
@@ -249,7 +249,7 @@ def sweep_command(
       lastmile capture sweep --out sweep.wav --sample-rate 48000 --f1-hz 50 --f2-hz 16000
       lastmile capture sweep --out sweep16k.wav --sample-rate 16000
     """
-    from lastmile.profiles.sweep import default_f2_hz, make_sweep, write_sweep
+    from lastmile.capture.sweep import default_f2_hz, make_sweep, write_sweep
 
     if f2_hz is None:
         f2_hz = default_f2_hz(sample_rate)
@@ -321,12 +321,12 @@ def device_command(
       lastmile capture device --reference ref-mic.wav --recording handset.wav --name handset-y
     """
     from lastmile.audio.io import read_audio
-    from lastmile.profiles.device_capture import (
+    from lastmile.capture.device import (
         capture_device_from_reference,
         capture_device_from_sweep,
     )
+    from lastmile.capture.sweep import read_sweep
     from lastmile.profiles.device_model import save_device_profile
-    from lastmile.profiles.sweep import read_sweep
 
     if (sweep_path is None) == (reference_path is None):
         raise BadInput("give exactly one of --sweep SWEEP.wav or --reference REF.wav")
@@ -418,7 +418,7 @@ def record_command(seconds: float, out: Path, sample_rate: int, device: str | No
       lastmile capture record --seconds 120 --out ward3-night.wav
       lastmile capture noise ward3-night.wav --name ward-3-night
     """
-    from lastmile.profiles.record import record_microphone
+    from lastmile.capture.record import record_microphone
 
     chosen: int | str | None = int(device) if device is not None and device.isdigit() else device
     click.echo(f"recording {seconds:g} s ...", err=True)

@@ -204,7 +204,7 @@ def render_command(
     Example:
       lastmile profiles render icu-monitors --seconds 30 --seed 7 --out icu.wav
     """
-    from lastmile.profiles._files import atomic_write_audio
+    from lastmile.profiles.files import atomic_write_audio
     from lastmile.profiles.synthesis import ProfileNoise
 
     if sample_rate < 8000:
@@ -278,7 +278,7 @@ def compare_command(
       lastmile profiles compare ward-3-night ward3-night.flac --asr faster-whisper
     """
     from lastmile.audio.io import read_audio
-    from lastmile.profiles.fidelity import asr_wer_figures, compare_profile
+    from lastmile.capture.fidelity import asr_wer_figures, compare_profile
 
     profile = _load_noise(name, _search_dirs(profiles_dirs))
     loaded = read_audio(recording)

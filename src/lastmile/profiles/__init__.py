@@ -1,14 +1,14 @@
-"""Noise and device profiles: capture, synthesis, comparison; noise generators and presets.
+"""The sources rendering uses: noise generators and profiles, device presets and profiles.
 
 Imports are lazy (``from lastmile.profiles import ProfileNoise`` loads only what it needs).
+Making profiles from recordings is :mod:`lastmile.capture`'s work; this package reads them.
 
-Noise profiles: :func:`capture_noise_profile` (recording → :class:`NoiseProfile`),
+Noise: :func:`make_noise_generator` (a pack's ``noise:`` spec → a generator),
 :func:`load_noise_profile` / :func:`save_noise_profile` (YAML, ``schema_version: 1``),
 :class:`ProfileNoise` (synthesis, the ``profile`` noise source) and :func:`profile_loader`
-(for :func:`make_noise_generator`), :func:`compare_profile` (fidelity figures).
+(for :func:`make_noise_generator`).
 
-Device profiles: :func:`make_sweep` / :func:`write_sweep` / :func:`read_sweep`,
-:func:`capture_device_from_sweep`, :func:`capture_device_from_reference`,
+Devices: :func:`get_preset` and :func:`apply_device` (response, AGC, clipping),
 :class:`DeviceProfile`, :class:`MeasuredDeviceResponse` and :func:`resolve_device` (a
 pack's ``device: NAME``: a profile or a preset).
 """
@@ -20,10 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "PRESET_NAMES",
-    "CaptureResult",
     "DeviceProfile",
     "DeviceResponse",
-    "Fidelity",
     "FirDeviceResponse",
     "MagnitudeTable",
     "MeasuredDeviceResponse",
@@ -31,30 +29,19 @@ __all__ = [
     "NoiseProfile",
     "ProfileNoise",
     "ProfileNotFoundError",
-    "SpeechReport",
-    "SweepInfo",
     "apply_device",
-    "capture_device_from_reference",
-    "capture_device_from_sweep",
-    "capture_noise_profile",
-    "compare_profile",
-    "detect_speech",
     "find_profile_file",
     "get_preset",
     "list_profile_files",
     "load_device_profile",
     "load_noise_profile",
     "make_noise_generator",
-    "make_sweep",
     "minimum_phase_fir",
     "profile_loader",
     "profile_search_dirs",
-    "read_sweep",
-    "record_microphone",
     "resolve_device",
     "save_device_profile",
     "save_noise_profile",
-    "write_sweep",
 ]
 
 _WHERE = {
@@ -66,8 +53,6 @@ _WHERE = {
     "get_preset": "presets",
     "NoiseGenerator": "generators",
     "make_noise_generator": "generators",
-    "CaptureResult": "noise_capture",
-    "capture_noise_profile": "noise_capture",
     "NoiseProfile": "noise_model",
     "ProfileNotFoundError": "noise_model",
     "find_profile_file": "noise_model",
@@ -77,23 +62,12 @@ _WHERE = {
     "save_noise_profile": "noise_model",
     "ProfileNoise": "synthesis",
     "profile_loader": "synthesis",
-    "Fidelity": "fidelity",
-    "compare_profile": "fidelity",
-    "SpeechReport": "speech",
-    "detect_speech": "speech",
-    "SweepInfo": "sweep",
-    "make_sweep": "sweep",
-    "read_sweep": "sweep",
-    "write_sweep": "sweep",
     "DeviceProfile": "device_model",
     "MeasuredDeviceResponse": "device_model",
     "load_device_profile": "device_model",
     "minimum_phase_fir": "device_model",
     "save_device_profile": "device_model",
-    "capture_device_from_reference": "device_capture",
-    "capture_device_from_sweep": "device_capture",
     "resolve_device": "devices",
-    "record_microphone": "record",
 }
 
 
@@ -111,10 +85,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from lastmile.profiles.device_capture import (
-        capture_device_from_reference,
-        capture_device_from_sweep,
-    )
     from lastmile.profiles.device_model import (
         DeviceProfile,
         MeasuredDeviceResponse,
@@ -123,9 +93,7 @@ if TYPE_CHECKING:
         save_device_profile,
     )
     from lastmile.profiles.devices import resolve_device
-    from lastmile.profiles.fidelity import Fidelity, compare_profile
     from lastmile.profiles.generators import NoiseGenerator, make_noise_generator
-    from lastmile.profiles.noise_capture import CaptureResult, capture_noise_profile
     from lastmile.profiles.noise_model import (
         NoiseProfile,
         ProfileNotFoundError,
@@ -143,7 +111,4 @@ if TYPE_CHECKING:
         apply_device,
         get_preset,
     )
-    from lastmile.profiles.record import record_microphone
-    from lastmile.profiles.speech import SpeechReport, detect_speech
-    from lastmile.profiles.sweep import SweepInfo, make_sweep, read_sweep, write_sweep
     from lastmile.profiles.synthesis import ProfileNoise, profile_loader

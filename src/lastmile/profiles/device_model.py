@@ -25,7 +25,7 @@ from scipy.signal import fftconvolve
 
 from lastmile.audio.io import validate_audio
 from lastmile.errors import ConfigError
-from lastmile.profiles._files import (
+from lastmile.profiles.files import (
     atomic_write_text,
     dump_profile_yaml,
     format_validation_error,

@@ -1,4 +1,4 @@
-"""Small DSP helpers shared by noise-profile capture, synthesis and comparison (private).
+"""Small DSP helpers shared by noise-profile synthesis and by :mod:`lastmile.capture`.
 
 Spectra are one-sided power spectral densities in full-scale units² per Hz, so that
 ``Σ psd·df`` is the mean square and ``10·log10`` of it the RMS level in dBFS (a full-scale sine

@@ -1,4 +1,4 @@
-"""Reading and writing profile YAML files: atomic writes, readable dumps, clear errors (private)."""
+"""Reading and writing profile YAML files: atomic writes, readable dumps, clear errors."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lastmile.errors import ConfigError
-from lastmile.profiles._files import (
+from lastmile.profiles.files import (
     atomic_write_text,
     dump_profile_yaml,
     format_validation_error,
@@ -225,7 +225,7 @@ class SourceInfo(StrictModel):
     notes: tuple[str, ...] = Field(default=(), description="What was done to the recording.")
     speech_detected: bool
     speech_score: float = Field(
-        ge=0, description="Syllable-rate modulation depth (see lastmile.profiles.speech)."
+        ge=0, description="Syllable-rate modulation depth (see lastmile.capture.speech)."
     )
     clip_file: str | None = Field(
         default=None, description="Kept clip beside the profile, if asked."

@@ -40,6 +40,6 @@ def schema_texts() -> dict[str, str]:
 
 def write_profile_schemas(folder: str | Path) -> list[Path]:
     """Write both schema files into ``folder`` (``src/lastmile/schemas`` in a checkout)."""
-    from lastmile.profiles._files import atomic_write_text
+    from lastmile.profiles.files import atomic_write_text
 
     return [atomic_write_text(Path(folder) / name, text) for name, text in schema_texts().items()]

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
-from lastmile.profiles._dsp import next_fast_len, smooth_unit_process
+from lastmile.profiles.dsp import next_fast_len, smooth_unit_process
 
 __all__ = [
     "SITES",

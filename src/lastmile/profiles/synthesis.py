@@ -33,7 +33,7 @@ import numpy as np
 import scipy.fft
 
 from lastmile.errors import ConfigError
-from lastmile.profiles._dsp import (
+from lastmile.profiles.dsp import (
     band_edges,
     band_shaped_psd,
     next_fast_len,
