@@ -414,3 +414,46 @@ def test_a_closed_backend_starts_again_when_used(server_script: Path):
         assert _pid(backend.transcribe([_audio(1600)])[0]) != first
     finally:
         backend.close()
+
+
+HANGS = r"""
+import json, subprocess, sys
+print(json.dumps({"ready": True}), flush=True)
+for line in sys.stdin:
+    subprocess.Popen(["sleep", f"300.{sys.argv[1]}"]).wait()
+"""
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("how", ["--item-timeout", "timeout_s"])
+def test_a_hung_server_in_a_real_run_stops_it_and_leaves_nothing(tmp_path: Path, how: str):
+    """The engine's --item-timeout (cancel(), then a new backend) and the backend's own
+    timeout_s (kill, restart, and after max_restarts failures in a row, stop the run)."""
+    token = _token()
+    script = tmp_path / "hangs.py"
+    script.write_text(HANGS)
+    asr = {"name": "command-server", "argument": f"{sys.executable} {script} {token}"}
+    if how == "timeout_s":
+        asr |= {"timeout_s": 1, "max_restarts": 1}
+    pack = demo_subset_pack(
+        tmp_path / "pack",
+        demo_rows(groups=("us",), per_group=2),
+        asr=asr,
+        fairness={"min_speakers": 2},
+    )
+    run = ["run", str(pack), "--out", str(tmp_path / "run"), "-j", "1", "-q", "--no-cache"]
+    if how == "--item-timeout":
+        run += ["--item-timeout", "1"]
+    t0 = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "lastmile.cli", *run],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    expected = "longer than 1 s per item" if how == "--item-timeout" else "2 times in a row"
+    assert expected in done.stderr, done.stderr
+    assert time.monotonic() - t0 < 90  # not the 300 s its children sleep
+    assert _wait_until_none(token) == []
