@@ -457,3 +457,22 @@ def test_a_hung_server_in_a_real_run_stops_it_and_leaves_nothing(tmp_path: Path,
     assert expected in done.stderr, done.stderr
     assert time.monotonic() - t0 < 90  # not the 300 s its children sleep
     assert _wait_until_none(token) == []
+
+
+def test_a_relative_program_is_taken_from_the_packs_folder(tmp_path: Path, monkeypatch):
+    folder = tmp_path / "pack"
+    pack = demo_subset_pack(
+        folder,
+        demo_rows(groups=("us",), per_group=2),
+        asr="command-server:./bin/server.py",
+        fairness={"min_speakers": 2},
+    )
+    program = folder / "bin" / "server.py"
+    program.parent.mkdir()
+    program.write_text(f"#!{sys.executable}\n" + SERVER)
+    program.chmod(0o755)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(cli, ["validate", str(pack)])
+    assert result.exit_code == 0, result.output
