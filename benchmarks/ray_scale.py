@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,7 +125,7 @@ def main() -> None:
         return
     import ray
 
-    tmp = Path(tempfile.mkdtemp(prefix="lastmile-ray-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="lmbench-"))  # short: Ray's socket paths live under it
     site = tmp / "site"
     _install_instant(site)
     env = {
@@ -134,16 +135,19 @@ def main() -> None:
     os.environ["PYTHONPATH"] = env["PYTHONPATH"]
     sys.path.insert(0, str(site))
 
-    if not args.no_slice:
-        _slice(ray, tmp, args.limit)
-    for size in [int(s) for s in args.sizes.split(",") if s]:
-        pack = _big_pack(tmp / f"pack{size}", size)
-        line, rss_mb = _child_rss(["--driver", str(pack), str(tmp / f"run{size}")], env)
-        n_items, n_failed, wall = line.split()[-3:]
-        if int(n_failed):
-            raise SystemExit(f"{n_failed} of {n_items} items failed")
-        print(f"driver_peak_rss_mb_{n_items}={rss_mb:.0f}")
-        print(f"items_per_s_{n_items}={int(n_items) / float(wall):.0f}", flush=True)
+    try:
+        if not args.no_slice:
+            _slice(ray, tmp, args.limit)
+        for size in [int(s) for s in args.sizes.split(",") if s]:
+            pack = _big_pack(tmp / f"pack{size}", size)
+            line, rss_mb = _child_rss(["--driver", str(pack), str(tmp / f"run{size}")], env)
+            n_items, n_failed, wall = line.split()[-3:]
+            if int(n_failed):
+                raise SystemExit(f"{n_failed} of {n_items} items failed")
+            print(f"driver_peak_rss_mb_{n_items}={rss_mb:.0f}")
+            print(f"items_per_s_{n_items}={int(n_items) / float(wall):.0f}", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _slice(ray: Any, tmp: Path, limit: int) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import csv
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,7 +43,7 @@ class AudioHash:
     name = "audiohash"
     sample_rate = 16000
 
-    def __init__(self, kill="", sleep_s=0.0):
+    def __init__(self, kill="", sleep_s=0.0, device="cpu"):
         self.kill = kill
         self.sleep_s = float(sleep_s)
 
@@ -103,6 +104,7 @@ def local_ray(site: Path) -> Iterator[None]:
     )
     yield
     ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 def _pack(folder: Path, **fields) -> Path:
@@ -200,7 +202,6 @@ def test_shipped_audio_reaches_actors_that_cannot_read_the_files(
 ):
     """The driver loads the pack, its noise recording and the utterances' bytes; then the
     pack's folder is moved away, so no path the actor is given resolves."""
-    import shutil
 
     from lastmile.corpus import load_corpus
     from lastmile.render.engine import Renderer
@@ -281,6 +282,23 @@ def test_an_actor_that_dies_is_replaced_and_the_item_that_kills_it_is_recorded(
     ok = {r["item_id"]: r["hypothesis_raw"] for r in rows if not r["error"]}
     assert ok == {r["item_id"]: r["hypothesis_raw"] for r in local if r is not victim}
     assert ray.available_resources().get("CPU") == 2  # every actor of the run is gone
+
+
+@pytest.mark.timeout(60)
+def test_a_backend_on_cuda_asks_each_actor_for_a_gpu_and_a_cluster_without_one_is_refused(
+    tmp_path: Path, local_ray: None, reference: tuple[Path, list[dict]]
+):
+    from lastmile.errors import BackendError
+    from lastmile.run.ray_executor import actor_resources
+
+    assert actor_resources("faster-whisper?device=cuda") == {"num_cpus": 1.0, "num_gpus": 1.0}
+    assert actor_resources("faster-whisper") == {"num_cpus": 1.0, "num_gpus": 0.0}
+    pack, _ = reference
+    on_cuda = {**_COMMON, "asr": "audiohash?device=cuda"}
+    options = RunOptions(out=tmp_path / "run", executor="ray", **on_cuda)
+    with pytest.raises(BackendError, match=r"asks for a GPU .* the cluster has none"):
+        run_pack(pack, options)
+    assert not (tmp_path / "run").exists()  # refused before the run folder
 
 
 def _free_port() -> int:
@@ -390,11 +408,13 @@ def test_a_killed_driver_leaves_no_ray_process_and_resumes(tmp_path: Path, refer
     pack, local = reference
     out = tmp_path / "run"
     args = ["run", str(pack), "--executor", "ray", "-j", "2", "--no-cache", "--quiet"]
+    killed_temp = Path(tempfile.mkdtemp(prefix="lmk-"))  # what a killed run cannot remove
     driver = subprocess.Popen(
         [sys.executable, "-m", "lastmile", *args, "--asr", "audiohash?sleep_s=0.4",
          "--out", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(killed_temp)},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 150
@@ -417,9 +437,16 @@ def test_a_killed_driver_leaves_no_ray_process_and_resumes(tmp_path: Path, refer
     assert not _alive(started - agents)
     kept = _stored(out / "store.sqlite")
     assert 3 <= kept < 16
-    res = _lastmile(*args, "--asr", "audiohash?sleep_s=0.4", "--resume", str(out), timeout=180)
+    temp = Path(tempfile.mkdtemp(prefix="lmt-"))  # short: Ray's socket paths live under it
+    res = _lastmile(
+        *args, "--asr", "audiohash?sleep_s=0.4", "--resume", str(out),
+        env={"TMPDIR": str(temp)}, timeout=180,
+    )  # fmt: skip
     assert res.returncode in (0, 1), res.stderr
     assert _rows(out) == local
+    assert list(temp.iterdir()) == []  # the Ray lastmile started is gone, its folder too
+    temp.rmdir()
+    shutil.rmtree(killed_temp, ignore_errors=True)
 
 
 def _ray_node(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -502,6 +529,7 @@ def cluster(site: Path) -> Iterator[tuple[str, dict[str, str]]]:
     finally:
         for node in reversed(nodes):
             _stop(node)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.mark.timeout(240)
@@ -542,7 +570,6 @@ def test_a_two_node_cluster_runs_the_same_items_and_refuses_a_mismatched_node(
 def test_the_pytest_plugin_hands_the_executor_and_address_to_the_run(
     pytester: pytest.Pytester, reference: tuple[Path, list[dict]]
 ):
-    import shutil
 
     pack, _ = reference
     shutil.copytree(pack.parent, pytester.path / "scenario")

@@ -179,7 +179,6 @@ class _Actor:
             self.ctx.renderer._generators.update(generators)
             self.ctx.renderer._devices.update(devices)
             self.ctx.renderer._frontends.update(frontends)
-        self.scratch = Path(tempfile.mkdtemp(prefix="lastmile-actor-"))
 
     def ready(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "host": socket.gethostname()}
@@ -188,20 +187,20 @@ class _Actor:
         from lastmile.run.worker import process_task
 
         records: list[dict[str, Any]] = []
-        for task, audio in chunk:
-            if audio is None:
+        if all(audio is None for _, audio in chunk):
+            for task, _ in chunk:
                 records.extend(process_task(self.ctx, task))
-                continue
-            local = self.scratch / ("utterance" + Path(task.audio).suffix)
-            local.write_bytes(audio)
-            try:
+            return records
+        # shipped bytes: each utterance in a file of this call's own folder, gone after it
+        with tempfile.TemporaryDirectory(prefix="lastmile-actor-") as scratch:
+            for task, audio in chunk:
+                local = Path(scratch) / ("utterance" + Path(task.audio).suffix)
+                local.write_bytes(audio or b"")
                 shipped = Task(task.utterance_id, str(local), task.text, task.items)
                 for rec in process_task(self.ctx, shipped):
                     if rec.get("error"):
                         rec["error"] = str(rec["error"]).replace(str(local), task.audio)
                     records.append(rec)
-            finally:
-                local.unlink(missing_ok=True)
         return records
 
 
@@ -245,7 +244,7 @@ class RaySession:
                     f"({type(exc).__name__}: {exc})"
                 ) from None
         else:
-            self.temp_dir = Path(tempfile.mkdtemp(prefix="lastmile-ray-"))
+            self.temp_dir = _ray_temp_dir()
             try:
                 ray.init(
                     num_cpus=self.workers,
@@ -265,12 +264,18 @@ class RaySession:
 
     def check_nodes(self, spec: Any) -> list[dict[str, Any]]:
         """Run the probe on every alive node; a BackendError naming the nodes whose lastmile
-        version differs from this one's or that cannot import the backend."""
+        version differs from this one's or that cannot import the backend, or when the
+        backend wants a GPU and the cluster has none."""
         from importlib.metadata import version
 
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         ray = self.ray
+        if actor_resources(spec)["num_gpus"] and ray.cluster_resources().get("GPU", 0) < 1:
+            raise BackendError(
+                f"--executor ray: the backend asks for a GPU ({spec!r}), but the cluster has "
+                "none; add GPU nodes or run the backend with device=cpu"
+            )
         mine = version("lastmile")
         modules = ["lastmile", *_backend_modules(spec)]
         probe = ray.remote(num_cpus=0, max_retries=0)(_probe_function())
@@ -351,11 +356,6 @@ class RaySession:
             return
         pending: Iterator[Task] = _prepend(first, tasks)
         resources = self.resources = actor_resources(spec)
-        if resources["num_gpus"] and ray.cluster_resources().get("GPU", 0) < 1:
-            raise BackendError(
-                f"--executor ray: the backend asks for a GPU ({spec!r}), but the cluster has "
-                "none; add GPU nodes or run the backend with device=cpu"
-            )
         shipped = None
         if ship_audio:
             try:
@@ -510,6 +510,19 @@ def _actor_error_text(exc: BaseException) -> str:
         if "Error" in line and not line.startswith(("File ", "Traceback")):
             return line
     return lines[-1] if lines else type(exc).__name__
+
+
+_SOCKET_ROOM = 44  # Ray adds ~63 characters of session folders to a socket path (max 107)
+
+
+def _ray_temp_dir() -> Path:
+    """A fresh folder for a local Ray's sessions, logs and sockets: under the temporary
+    folder, or ``/tmp`` when that path would make Ray's socket paths too long."""
+    folder = Path(tempfile.mkdtemp(prefix="lastmile-ray-"))
+    if len(str(folder)) <= _SOCKET_ROOM or not Path("/tmp").is_dir():
+        return folder
+    folder.rmdir()
+    return Path(tempfile.mkdtemp(prefix="lastmile-ray-", dir="/tmp"))
 
 
 def _prepend(first: Task, rest: Iterator[Task]) -> Iterator[Task]:
