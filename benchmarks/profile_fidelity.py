@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 import make_profiles  # noqa: E402  (the generator of the shipped profiles)
+from sitesim import SITES, simulate_site  # noqa: E402  (tools/sitesim.py)
 
 from lastmile.capture.fidelity import asr_wer_figures, compare_profile  # noqa: E402
 from lastmile.capture.noise import capture_noise_profile  # noqa: E402
 from lastmile.profiles.device_model import MeasuredDeviceResponse, load_device_profile  # noqa: E402
 from lastmile.profiles.noise_model import load_noise_profile  # noqa: E402
-from lastmile.profiles.sitesim import SITES, simulate_site  # noqa: E402
 from lastmile.profiles.synthesis import ProfileNoise  # noqa: E402
 from lastmile.resources import shipped_dir  # noqa: E402
 

@@ -4,7 +4,7 @@
 Usage:
     python tools/make_profiles.py [--out noise_profiles] [--seconds 120] [--only NAME ...]
 
-Noise profiles: each site in :data:`lastmile.profiles.sitesim.SITES` (a physical description:
+Noise profiles: each site in :data:`sitesim.SITES` (``tools/sitesim.py``) (a physical description:
 hum and harmonics with drift, coloured broadband noise with resonances and level wander,
 trains of knocks, beeps or clunks) is synthesized as a 48 kHz source recording, written to a
 temporary WAV file, and profiled by the real ``lastmile capture noise`` command. The sources
@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 import soundfile as sf
+from sitesim import SITES, simulate_site  # tools/sitesim.py, beside this script
 
 from lastmile.cli.capture import device_command, noise_command, sweep_command
 from lastmile.profiles.schemas import write_profile_schemas
-from lastmile.profiles.sitesim import SITES, simulate_site
 
 SAMPLE_RATE_HZ = 48_000
 

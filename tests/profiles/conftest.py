@@ -11,9 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-
-from lastmile.capture.noise import CaptureResult, capture_noise_profile
-from lastmile.profiles.sitesim import (
+from sitesim import (
     BroadbandSpec,
     EventSpec,
     HumSpec,
@@ -21,6 +19,8 @@ from lastmile.profiles.sitesim import (
     hum,
     pulse_train,
 )
+
+from lastmile.capture.noise import CaptureResult, capture_noise_profile
 
 FS = 16000
 SECONDS = 30.0

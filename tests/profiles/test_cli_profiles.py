@@ -13,13 +13,13 @@ import pytest
 import scipy.signal as ss
 import soundfile as sf
 from click.testing import CliRunner
+from sitesim import speech_like
 
 from lastmile.cli import cli
 from lastmile.cli.capture import command as capture_group
 from lastmile.cli.profiles import command as profiles_group
 from lastmile.profiles.device_model import load_device_profile
 from lastmile.profiles.noise_model import load_noise_profile
-from lastmile.profiles.sitesim import speech_like
 
 from .conftest import FS
 

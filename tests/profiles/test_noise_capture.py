@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from sitesim import SITES, EventSpec, pulse_train, simulate_site
 
 from lastmile.capture.fidelity import log_spectral_distance
 from lastmile.capture.noise import capture_noise_profile, prepare_recording
 from lastmile.errors import AudioError
 from lastmile.profiles.dsp import db
-from lastmile.profiles.sitesim import SITES, EventSpec, pulse_train, simulate_site
 from lastmile.profiles.synthesis import ProfileNoise
 
 from .conftest import BROADBAND, FS, HUM, KNOCKS, Known

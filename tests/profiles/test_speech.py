@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from sitesim import BroadbandSpec, broadband_noise, speech_like
 
 from lastmile.capture.speech import SPEECH_THRESHOLD, _band_envelope, detect_speech
-from lastmile.profiles.sitesim import BroadbandSpec, broadband_noise, speech_like
 
 FS = 16000
 

@@ -3,7 +3,9 @@
 These synthesize *source recordings* whose content is known exactly (hum with set harmonics
 and drift, coloured broadband noise, trains of knocks, beeps or clunks, speech-like signals),
 to test noise-profile capture against and to make the shipped profiles
-(``tools/make_profiles.py``). They are simulations, not recordings of real sites.
+(``tools/make_profiles.py``). They are simulations, not recordings of real sites. A tool,
+not part of the runtime package: ``tools/`` is on the tests' path (``pyproject.toml``), and
+the tools and benchmarks import it as ``sitesim``.
 
 The synthesis deliberately differs from :mod:`lastmile.profiles.synthesis` (IIR-like
 parametric spectra, physical event waveforms, sinusoidal or random drift), so capture is not
