@@ -128,7 +128,13 @@ def test_a_same_id_with_another_spec_is_refused(setup):
     with pytest.raises(ConfigError, match="conditions changed: pink_snr10 → pink_snr10_rt0p4"):
         _resume(pack, out)
     _edit_pack(pack, conditions=[{"id": "pink_snr10", "noise": "brown", "snr_db": 10}])
-    with pytest.raises(ConfigError, match=r"condition pink_snr10 changed \(same id, another spec"):
+    with pytest.raises(
+        ConfigError,
+        match=r'condition pink_snr10 changed \(same id, another spec: noise.type "pink" → "brown"',
+    ):
+        _resume(pack, out)
+    _edit_pack(pack, conditions=[{"id": "pink_snr10", "noise": "pink", "snr_db": 5}])
+    with pytest.raises(ConfigError, match=r"another spec: snr_db 10(\.0)? → 5"):
         _resume(pack, out)
 
 

@@ -89,6 +89,30 @@ def _names(ids: list[str]) -> str:
     return shown + (f" and {len(ids) - _NAMED} more" if len(ids) > _NAMED else "")
 
 
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A spec as ``{dotted.field: value}``."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flat(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _spec_diff(before_json: str, now_json: str) -> str:
+    """``": snr_db 10 → 5, noise.type pink → white"`` (empty when the specs do not parse)."""
+    try:
+        before, now = _flat(json.loads(before_json)), _flat(json.loads(now_json))
+    except (TypeError, ValueError):
+        return ""
+    changed = [
+        f"{k} {_cut(json.dumps(before.get(k)), 30)} → {_cut(json.dumps(now.get(k)), 30)}"
+        for k in sorted(set(before) | set(now))
+        if before.get(k) != now.get(k)
+    ]
+    return (": " + ", ".join(changed[:4]) + (" ..." if len(changed) > 4 else "")) if changed else ""
+
+
 def _cut(text: Any, width: int = 60) -> str:
     text = str(text)
     return text if len(text) <= width else text[: width - 3] + "..."
@@ -140,8 +164,11 @@ def _condition_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> lis
             f"conditions changed: {_names(removed) or '(none)'} → {_names(added) or '(none)'}"
         )
     spec = [c for c in before if c in now and before[c]["spec"] != now[c]["spec"]]
-    if spec:
-        out.append(f"condition {_names(spec)} changed (same id, another spec)")
+    for c in spec[:_NAMED]:
+        fields = _spec_diff(before[c]["spec"], now[c]["spec"])
+        out.append(f"condition {c} changed (same id, another spec{fields})")
+    if len(spec) > _NAMED:
+        out.append(f"and {len(spec) - _NAMED} more conditions changed their spec")
     files = [
         c for c in before if c in now and c not in spec and before[c]["files"] != now[c]["files"]
     ]
