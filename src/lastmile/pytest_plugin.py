@@ -522,7 +522,7 @@ def _run_and_compare(config: pytest.Config, pack: Path) -> PackOutcome:
     import tempfile
 
     from lastmile.errors import LastmileError
-    from lastmile.run import RunOptions, run_pack
+    from lastmile.run import RunOptions, run_pack, validate_pack
     from lastmile.scenario.pack import load_pack
 
     out = PackOutcome(pack=pack)
@@ -534,6 +534,11 @@ def _run_and_compare(config: pytest.Config, pack: Path) -> PackOutcome:
         n += 1
         run_dir = root / f"{pack.stem}-{n}"
     try:
+        checked = validate_pack(pack, asr=_setting(config, "asr"))  # every problem at once
+        if not checked.ok:
+            found = f"{len(checked.problems)} problem(s) found in {pack}"
+            out.error = "\n".join([*checked.problems, found])
+            return out
         result = run_pack(
             pack,
             RunOptions(

@@ -154,6 +154,12 @@ def test_render_writes_mix_stems_and_item_json(tmp_path: Path):
         catch_exceptions=False,
     )
     assert bad.exit_code == 2 and "no condition 'nope'" in bad.output
+    bad = CliRunner().invoke(
+        cli,
+        ["render", str(pack), "-c", "clean", "-u", "zz", "--out", str(out)],
+        catch_exceptions=False,
+    )
+    assert bad.exit_code == 2 and "no utterance 'zz'; e.g. u0, u1, u2" in bad.output
 
 
 def test_unknown_backend_is_bad_input(tmp_path: Path):

@@ -371,57 +371,11 @@ def render_command(
     Example:
       lastmile render scenarios/demo.yaml -c hum60_snr5 -u us-slt-01 --out item --stems
     """
-    from lastmile.audio import write_audio
-    from lastmile.corpus import load_corpus
-    from lastmile.render.engine import Renderer
-    from lastmile.scenario.pack import item_seed_hex, load_pack
+    from lastmile.render import render_item, write_item
 
     _check_folder("--out", out)
-    loaded = load_pack(pack)
-    cond = loaded.condition(condition_id)
-    ref = loaded.pack.corpus
-    corpus = load_corpus(
-        loaded.manifest_path,
-        format=ref.format,
-        columns=ref.columns,
-        group_by=loaded.pack.group_by,
-        normalizer=loaded.pack.normalizer,
-        quoting=ref.quoting,
-    )
-    try:
-        utt = corpus.by_id(utterance_id)
-    except KeyError:
-        raise BadInput(
-            f"{loaded.manifest_path}: no utterance '{utterance_id}'; "
-            f"e.g. {', '.join(u.id for u in corpus.utterances[:3])}"
-        ) from None
-    rate = loaded.pack.render_sample_rate
-    renderer = Renderer(loaded, sample_rate=rate, render_rate=rate)
-    speech, notes = renderer.load_speech(utt.audio)
-    for note in notes:
-        click.echo(f"warning: {utt.audio}: {note}", err=True)
-    item = renderer.render(speech, cond, utterance_id=utt.id)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [write_audio(out / "mix.wav", item.audio, sample_rate=item.sample_rate)]
-    if stems:
-        written.append(write_audio(out / "speech.wav", item.speech, sample_rate=rate))
-        if item.noise is not None:
-            written.append(write_audio(out / "noise.wav", item.noise, sample_rate=rate))
-    record = {
-        "utterance_id": utt.id,
-        "condition_id": cond.id,
-        "condition": cond.spec(),
-        "pack": str(loaded.path),
-        "seed": loaded.pack.seed,
-        "item_seed": item_seed_hex(loaded.pack.seed, cond.seed_id, utt.id),
-        "sample_rate": item.sample_rate,
-        "target_snr_db": item.target_snr_db,
-        "achieved_snr_db": item.achieved_snr_db,
-        "params": item.params,
-        "notes": list(notes),
-        "text": utt.text,
-    }
-    (out / "item.json").write_text(json.dumps(record, indent=2) + "\n")
-    written.append(out / "item.json")
-    for path in written:
+    example = render_item(pack, condition_id, utterance_id)
+    for note in example.notes:
+        click.echo(f"warning: {example.utterance.audio}: {note}", err=True)
+    for path in write_item(example, out, stems=stems):
         click.echo(str(path))

@@ -44,44 +44,11 @@ def validate_command(pack: Path, asr: str | None) -> None:
     Example:
       lastmile validate scenarios/call-center.yaml
     """
-    from lastmile.asr import build_backend
-    from lastmile.corpus import check_corpus
-    from lastmile.errors import LastmileError
-    from lastmile.render.engine import Renderer
-    from lastmile.scenario.pack import load_pack
+    from lastmile.run import validate_pack
 
-    problems: list[str] = []
-    warnings: list[str] = []
-    loaded = load_pack(pack)  # schema errors stop here: nothing else can be checked
-    rate = loaded.pack.render_sample_rate
-    corpus = None
-    try:  # metadata and audio problems together, even when the manifest has some
-        corpus, found = check_corpus(
-            loaded.manifest_path,
-            format=loaded.pack.corpus.format,
-            columns=loaded.pack.corpus.columns,
-            group_by=loaded.pack.group_by,
-            normalizer=loaded.pack.normalizer,
-            quoting=loaded.pack.corpus.quoting,
-            sample_rate=rate,
-        )
-        for p in found:
-            (warnings if p.severity == "warning" else problems).append(str(p))
-    except LastmileError as exc:
-        problems.append(str(exc))
-    renderer = Renderer(loaded, sample_rate=rate, render_rate=rate)
-    for index, cond in enumerate(loaded.conditions):
-        try:
-            renderer.validate_condition(cond)
-        except LastmileError as exc:
-            problems.append(f"{loaded.path}: condition '{cond.id}' (#{index}): {exc}")
-    try:  # built exactly as `lastmile run` builds it, so it fails exactly where run would
-        build_backend(asr if asr is not None else loaded.pack.asr)
-    except LastmileError as exc:
-        where = "--asr" if asr is not None else f"{loaded.path}: asr"
-        problems.append(f"{where}: {exc}")
+    report = validate_pack(pack, asr=asr)
     converted: dict[str, set[str]] = {}
-    for w in warnings:
+    for w in report.warnings:
         m = _CONVERSION.search(w)
         if m and not verbose_enabled():  # counted by kind, said in one line below
             note = (
@@ -95,15 +62,15 @@ def validate_command(pack: Path, asr: str | None) -> None:
     if converted:
         line = summarize_conversions(converted)
         click.echo(f"warning: {line}; --verbose lists them", err=True)
-    if problems or corpus is None:
-        for text in problems:
+    if not report.ok:
+        for text in report.problems:
             click.echo(text, err=True)
-        click.echo(f"{len(problems)} problem(s) found in {pack}", err=True)
+        click.echo(f"{len(report.problems)} problem(s) found in {pack}", err=True)
         raise SystemExit(EXIT_BAD_INPUT)
     click.echo(
-        f"{pack}: ok — {len(loaded.conditions)} conditions (incl. clean), "
-        f"{len(corpus)} utterances, {len(corpus.speakers)} speakers, "
-        f"{len(corpus.groups)} groups ({', '.join(corpus.groups)})"
+        f"{pack}: ok — {report.n_conditions} conditions (incl. clean), "
+        f"{report.n_utterances} utterances, {report.n_speakers} speakers, "
+        f"{len(report.groups)} groups ({', '.join(report.groups)})"
     )
 
 
