@@ -439,6 +439,8 @@ def _run_pack(
     if getattr(ctx.backend, "io_bound", False):  # remote: threads, not processes
         _run_in_flight(ctx, tasks, finish, report, prewarm_reports=options.reports)
     elif ray_session is not None:
+        if own_backend:
+            _release(ctx.backend)  # the actors decode; ours only gave the fingerprint
         if options.reports:
             _prewarm_reports()
         ray_session.run(
@@ -457,6 +459,8 @@ def _run_pack(
     elif options.workers <= 1:
         _run_inline(ctx, tasks, finish, report, prewarm_reports=options.reports)
     else:
+        if own_backend:
+            _release(ctx.backend)  # the workers decode; ours only gave the fingerprint
         _run_pool(loaded, spec, options, tasks, finish, report)
 
     store.set_meta("finished_at", _now())
@@ -583,6 +587,14 @@ def _check_same_run(
             + "). A run folder holds one run: resume with the same pack, corpus, --asr, "
             "--limit and --conditions, or start a new run with another --out"
         )
+
+
+def _release(backend: Any) -> None:
+    """Let a backend that holds resources (a server program, a model) go when this process
+    will not decode: its ``close()``, where it has one."""
+    close = getattr(backend, "close", None)
+    if callable(close):
+        close()
 
 
 def _rescored(hit: dict[str, Any], item: PlannedItem, normalizer: str) -> dict[str, Any]:
