@@ -15,7 +15,29 @@ def test_summary_validates_against_the_shipped_schema(built_run):
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.Draft202012Validator(schema).validate(summary)
     assert summary["schema_version"] == 1
-    assert set(summary) == {"schema_version", "generated_by", "run", "analysis", "findings"}
+    assert set(summary) == {
+        "schema_version",
+        "generated_by",
+        "run",
+        "analysis",
+        "findings",
+        "latency",  # the factory's items carry decode_s
+    }
+    latency = summary["latency"]
+    assert 0 <= latency["p50_s"] <= latency["p95_s"] <= latency["max_s"]
+
+
+def test_latency_summary_of_known_values():
+    from lastmile.report.summary import latency_summary
+
+    values = [float(v) for v in range(1, 101)]  # 1 … 100 s
+    assert latency_summary(values) == {
+        "n_items": 100,
+        "p50_s": 50.5,
+        "p95_s": 95.05,
+        "max_s": 100.0,
+        "mean_s": 50.5,
+    }
 
 
 def test_summary_json_on_disk_matches_and_is_strict_json(built_run):

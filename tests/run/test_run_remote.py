@@ -4,6 +4,7 @@ on the loopback interface that decodes with the shipped Whisper tiny.en."""
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -89,6 +90,12 @@ def test_a_refused_key_stops_the_run_at_once_and_no_key_is_written(tmp_path: Pat
             catch_exceptions=False,
         )
         assert ok.exit_code in (0, 1), ok.output
+        # each item's request latency, summarised in every report
+        latency = json.loads((tmp_path / "ok" / "summary.json").read_text())["latency"]
+        assert latency["n_items"] == 28 and latency["p50_s"] > 0
+        assert "Backend latency per item: median" in ok.output
+        for name in ("summary.md", "report.html"):
+            assert "Backend latency per item" in (tmp_path / "ok" / name).read_text()
         server.queue("401")
         refused = CliRunner().invoke(
             cli,

@@ -42,6 +42,10 @@ def _finish(result: Any, *, as_json: bool, quiet: bool, flag_exit: bool = True) 
             f"\n{result.n_items} items ({result.n_cached} from cache, {result.n_failed} failed) "
             f"in {result.wall_s:.1f} s. Run folder: [bold]{escape(str(result.run_dir))}[/bold]"
         )
+        if summary.get("latency"):
+            from lastmile.report.findings import latency_sentence
+
+            console.print(escape(latency_sentence(summary["latency"])) + ".")
         if result.n_failed:
             console.print(
                 f"[yellow]{result.n_failed} item(s) failed and are excluded from WER; "

@@ -15,8 +15,19 @@ __all__ = [
     "fmt_ci",
     "fmt_range",
     "is_worst",
+    "latency_sentence",
     "overall_wer_pct",
 ]
+
+
+def latency_sentence(latency: Mapping[str, Any]) -> str:
+    """summary.json's ``latency`` in words: seconds per decoded item."""
+    return (
+        f"Backend latency per item: median {latency['p50_s']:.3g} s, 95th percentile "
+        f"{latency['p95_s']:.3g} s, slowest {latency['max_s']:.3g} s "
+        f"({latency['n_items']} items decoded in this run)"
+    )
+
 
 FAILED_MARK = "†"
 """Marks, in every report, a condition × group cell some of whose items failed."""

@@ -19,6 +19,7 @@ from lastmile.report.findings import (
     failed_note,
     fmt_ci,
     is_worst,
+    latency_sentence,
 )
 from lastmile.report.markdown import headline
 from lastmile.report.mitigation import mitigation_html
@@ -292,6 +293,7 @@ def _meta_section(summary: Mapping[str, Any]) -> str:
         ("Started", run.get("started_at")),
         ("Finished", run.get("finished_at")),
         ("Complete", run.get("complete")),
+        ("Latency", latency_sentence(summary["latency"]) if summary.get("latency") else None),
         ("Report by", f"lastmile {summary.get('generated_by', {}).get('lastmile', '?')}"),
     ]
     parts = ["<section id='run'><h2>Run</h2><dl class='meta'>"]

@@ -14,6 +14,7 @@ from lastmile.report.findings import (
     failed_note,
     fmt_ci,
     is_worst,
+    latency_sentence,
 )
 from lastmile.report.mitigation import mitigation_markdown
 
@@ -154,4 +155,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         f"FDR α {analysis['settings']['alpha']:g}.",
         "",
     ]
+    latency = summary.get("latency")
+    if latency:
+        lines += [f"{_md(latency_sentence(latency))}", ""]
     return "\n".join(lines)

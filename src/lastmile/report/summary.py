@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from lastmile import __version__
@@ -18,7 +20,13 @@ from lastmile.errors import ConfigError
 from lastmile.report.findings import findings
 from lastmile.report.run_folder import RunFolder, iter_items_csv, read_run_json
 
-__all__ = ["SUMMARY_SCHEMA_VERSION", "build_summary", "summarize", "summary_schema"]
+__all__ = [
+    "SUMMARY_SCHEMA_VERSION",
+    "build_summary",
+    "latency_summary",
+    "summarize",
+    "summary_schema",
+]
 
 SUMMARY_SCHEMA_VERSION = 1
 """Version of summary.json's layout (``lastmile/schemas/summary.schema.json``)."""
@@ -34,6 +42,33 @@ def summary_schema() -> dict[str, Any]:
 def summarize(folder: RunFolder) -> dict[str, Any]:
     """summary.json's content for an already loaded :class:`RunFolder`."""
     return _summarize(folder.path, folder.meta, iter(folder.items))
+
+
+def latency_summary(decode_s: list[float]) -> dict[str, Any]:
+    """Seconds per decoded item (a remote backend's request latency, retries included; a
+    local backend's decoding time): count, median, 95th percentile, largest, mean."""
+    values = np.sort(np.asarray(decode_s, dtype=float))
+    return {
+        "n_items": int(values.size),
+        "p50_s": round(float(np.percentile(values, 50)), 4),
+        "p95_s": round(float(np.percentile(values, 95)), 4),
+        "max_s": round(float(values[-1]), 4),
+        "mean_s": round(float(values.mean()), 4),
+    }
+
+
+def _tap_latency(items: Iterator[dict[str, Any]], out: list[float]) -> Iterator[dict[str, Any]]:
+    """``items`` unchanged, with the decode seconds of each item decoded in this run (not
+    failed, not from the cache) appended to ``out``."""
+    for item in items:
+        if not item.get("error") and str(item.get("cached", "")).lower() != "true":
+            try:
+                value = float(item.get("decode_s") or "nan")
+            except ValueError:
+                value = float("nan")
+            if math.isfinite(value) and value >= 0:
+                out.append(value)
+        yield item
 
 
 def _summarize(path: Path, meta: dict[str, Any], items: Iterator[dict[str, Any]]) -> dict[str, Any]:
@@ -54,9 +89,11 @@ def _summarize(path: Path, meta: dict[str, Any], items: Iterator[dict[str, Any]]
             f"{path / 'items.csv'}: no items; the run finished nothing. Rerun the pack "
             f"or resume it (lastmile run PACK --resume {path})"
         )
+    decode_s: list[float] = []
     try:
         table = count_table(
-            itertools.chain([first], items), clean_condition_id=str(meta["clean_condition_id"])
+            _tap_latency(itertools.chain([first], items), decode_s),
+            clean_condition_id=str(meta["clean_condition_id"]),
         )
         analysis = analyze_table(table, settings=settings, seed=seed)
         mitigation = mitigation_section(
@@ -74,6 +111,8 @@ def _summarize(path: Path, meta: dict[str, Any], items: Iterator[dict[str, Any]]
     }
     if mitigation is not None:  # the pack had front ends
         summary["mitigation"] = mitigation
+    if decode_s:
+        summary["latency"] = latency_summary(decode_s)
     summary["findings"] = findings(summary)
     return summary
 
