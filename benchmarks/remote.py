@@ -1,9 +1,10 @@
 """Remote (I/O-bound) backends: does one lastmile process keep `concurrency` requests in flight?
 
-A loopback OpenAI-compatible server (``lastmile.testing_server``) answers every request with a
-fixed transcript after an injected latency L, so the server costs nothing and the figure
-measures the harness: planning, rendering, the run store and the request threads. A real
-`run_pack` over the demo corpus (clean + one hum condition), one process, no cache.
+A loopback OpenAI-compatible server (``lastmile.testing_server``, in a process of its own so it
+takes no time from the harness's interpreter) answers every request with a fixed transcript
+after an injected latency L, so the figure measures the harness: planning, rendering, the run
+store and the request threads. A real `run_pack` over the demo corpus (clean + one hum
+condition), one process, no cache.
 
 Prints key=value lines:
 
@@ -22,10 +23,12 @@ Usage: python benchmarks/remote.py [--concurrency 16] [--latency 0.5] [--utteran
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -51,6 +54,13 @@ def _pack(folder: Path, utterances: int) -> Path:
     return path
 
 
+def _serve(latency_s: float, ready: Any, stop: Any) -> None:
+    with TranscriptionServer(text="the patient is fine", latency_s=latency_s) as server:
+        ready.put(server.base_url)
+        stop.wait()
+        ready.put(sum(1 for status, _, _ in server.requests if status == 200))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--concurrency", type=int, default=16)
@@ -66,8 +76,13 @@ def main() -> int:
             if p.done > (len(finished)):
                 finished.extend([time.perf_counter()] * (p.done - len(finished)))
 
-        with TranscriptionServer(text="the patient is fine", latency_s=args.latency) as server:
-            spec = f"openai:{server.base_url}?model=bench&concurrency={args.concurrency}"
+        mp = multiprocessing.get_context("spawn")
+        ready, stop = mp.Queue(), mp.Event()
+        server = mp.Process(target=_serve, args=(args.latency, ready, stop), daemon=True)
+        server.start()
+        try:
+            base_url = ready.get(timeout=60)
+            spec = f"openai:{base_url}?model=bench&concurrency={args.concurrency}"
             t0 = time.perf_counter()
             result = run_pack(
                 pack,
@@ -83,7 +98,11 @@ def main() -> int:
                 on_progress=progress,
             )
             wall = time.perf_counter() - t0
-            answered = sum(1 for status, _, _ in server.requests if status == 200)
+            stop.set()
+            answered = ready.get(timeout=30)
+        finally:
+            stop.set()
+            server.join(timeout=10)
     ideal = args.concurrency / args.latency
     span = (finished[-1] - finished[0]) if len(finished) > 1 else wall
     # the first item finishes one latency after the start of steady state: count it in
