@@ -533,7 +533,7 @@ def cluster(site: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 @pytest.mark.timeout(240)
-def test_a_two_node_cluster_runs_the_same_items_and_refuses_a_mismatched_node(
+def test_a_two_node_cluster_runs_the_same_items_and_refuses_nodes_that_cannot_run_them(
     tmp_path: Path, cluster: tuple[str, dict[str, str]], reference
 ):
     address, env = cluster
@@ -564,6 +564,24 @@ def test_a_two_node_cluster_runs_the_same_items_and_refuses_a_mismatched_node(
     assert "cannot import audiohash_asr (ModuleNotFoundError" in res.stderr
     assert "nothing was sent" in res.stderr
     assert not (tmp_path / "odd").exists()
+
+    # a node where lastmile cannot be imported at all (the probe is shipped by value)
+    _wait_nodes(address, 2, env)  # the odd node is gone
+    blocker = tmp_path / "no-lastmile"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['lastmile'] = None\n")
+    bare = _ray_node(
+        [f"--address={address}", "--num-cpus=1"],
+        {**env, "PYTHONPATH": os.pathsep.join([str(blocker), env["PYTHONPATH"]])},
+    )
+    try:
+        _wait_nodes(address, 3, env)
+        res = _lastmile(*args, "--ray-address", address, "--out", str(tmp_path / "bare"), env=env)
+    finally:
+        _stop(bare)
+    assert res.returncode == 3, res.stderr
+    assert "lastmile is not installed (ModuleNotFoundError" in res.stderr
+    assert not (tmp_path / "bare").exists()
 
 
 @pytest.mark.timeout(60)
