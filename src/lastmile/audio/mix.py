@@ -53,6 +53,7 @@ def mix_at_snr(
     snr_db: float,
     sample_rate: int,
     peak_limit: float = 0.99,
+    speech_level_dbfs: float | None = None,
 ) -> MixResult:
     """Add ``noise`` to ``speech`` (both float32, shape ``(n,)``) at ``snr_db``.
 
@@ -65,6 +66,9 @@ def mix_at_snr(
     the gain measured between the clean and the added speech. (Re-running the P.56 meter on
     scaled speech would move the level by up to ~0.15 dB, because the meter's thresholds sit
     on a fixed 6 dB ladder; a gain does not change how active speech is.)
+
+    ``speech_level_dbfs``: the P.56 level of ``speech`` when the caller has already measured
+    it (the renderer measures an utterance once for all its conditions); measured otherwise.
 
     Raises :class:`AudioError` for silent speech, all-zero noise or mismatched lengths and
     :class:`ConfigError` for a non-finite SNR or a peak limit outside (0, 1].
@@ -81,7 +85,8 @@ def mix_at_snr(
             "render or cut the noise segment to the utterance's length"
         )
 
-    speech_level_dbfs = active_speech_level(speech, sample_rate=sample_rate).level_dbfs
+    if speech_level_dbfs is None:
+        speech_level_dbfs = active_speech_level(speech, sample_rate=sample_rate).level_dbfs
     try:
         raw_noise_dbfs = rms_dbfs(noise)
     except AudioError as exc:

@@ -61,6 +61,7 @@ class Renderer:
         self._generators: dict[str, Any] = {}
         self._devices: dict[str, Any] = {}
         self._frontends: dict[str, Any] = {}
+        self._level_memo: tuple[np.ndarray, int, float] | None = None
 
     # -- resources ---------------------------------------------------------------------
     def _search_dirs(self) -> list[Path]:
@@ -153,6 +154,19 @@ class Renderer:
         )
         return int(rate)
 
+    def _speech_level(self, signal: np.ndarray, *, sample_rate: int) -> float:
+        """The P.56 active level of ``signal``, measured once for the same array: the
+        conditions of one utterance without reverb share its clean speech, so the meter
+        (half of a noisy item's render time) runs once per utterance, not per condition."""
+        from lastmile.audio.levels import active_speech_level
+
+        held = self._level_memo
+        if held is not None and held[0] is signal and held[1] == sample_rate:
+            return held[2]
+        level = active_speech_level(signal, sample_rate=sample_rate).level_dbfs
+        self._level_memo = (signal, sample_rate, level)
+        return level
+
     # -- rendering ---------------------------------------------------------------------
     def load_speech(self, audio_path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
         # the notes travel with each item's record; the run says them once per file
@@ -201,7 +215,13 @@ class Renderer:
             noise_raw = gen.render(drawn, n_samples=signal.size, sample_rate=rate)
             if condition.snr_db is None:  # the pack schema refuses this; a hand-made one may not
                 raise ConfigError(f"condition '{condition.id}': noise without snr_db")
-            mixed = mix_at_snr(signal, noise_raw, snr_db=condition.snr_db, sample_rate=rate)
+            mixed = mix_at_snr(
+                signal,
+                noise_raw,
+                snr_db=condition.snr_db,
+                sample_rate=rate,
+                speech_level_dbfs=self._speech_level(signal, sample_rate=rate),
+            )
             params["noise"] = drawn
             params["mix"] = {
                 "speech_level_dbfs": mixed.speech_level_dbfs,
