@@ -408,7 +408,7 @@ def test_a_killed_driver_leaves_no_ray_process_and_resumes(tmp_path: Path, refer
     pack, local = reference
     out = tmp_path / "run"
     args = ["run", str(pack), "--executor", "ray", "-j", "2", "--no-cache", "--quiet"]
-    killed_temp = Path(tempfile.mkdtemp(prefix="lmk-"))  # what a killed run cannot remove
+    killed_temp = Path(tempfile.mkdtemp(prefix="lmk-"))
     driver = subprocess.Popen(
         [sys.executable, "-m", "lastmile", *args, "--asr", "audiohash?sleep_s=0.4",
          "--out", str(out)],
@@ -428,13 +428,13 @@ def test_a_killed_driver_leaves_no_ray_process_and_resumes(tmp_path: Path, refer
     finally:
         if driver.poll() is None:
             driver.kill()
-    # the actors, the raylet and the GCS die with the driver; Ray's own dashboard and
-    # runtime-env agents notice their raylet's death later (about a minute, Ray's check)
-    agents = {p for p in started if _name(p) in ("ray::DashboardAgent", "ray::RuntimeEnvAgent")}
+    # the actors and every process of the Ray lastmile started die with the driver (Ray's
+    # agents too: lastmile's watchdog), and the Ray's folder is removed
     deadline = time.monotonic() + 30
-    while _alive(started - agents) and time.monotonic() < deadline:
+    while (_alive(started) or list(killed_temp.iterdir())) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not _alive(started - agents)
+    assert not _alive(started), {p: _name(p) for p in _alive(started)}
+    assert list(killed_temp.iterdir()) == []
     kept = _stored(out / "store.sqlite")
     assert 3 <= kept < 16
     temp = Path(tempfile.mkdtemp(prefix="lmt-"))  # short: Ray's socket paths live under it
@@ -592,7 +592,10 @@ def test_the_pytest_plugin_hands_the_executor_and_address_to_the_run(
     pack, _ = reference
     shutil.copytree(pack.parent, pytester.path / "scenario")
     address = f"127.0.0.1:{_free_port()}"
-    pytester.makeini(f"[pytest]\nlastmile_executor = ray\nlastmile_ray_address = {address}\n")
+    pytester.makeini(
+        f"[pytest]\nlastmile_executor = ray\nlastmile_ray_address = {address}\n"
+        "lastmile_out = runs\n"
+    )
     result = pytester.runpytest(
         "--lastmile", "--lastmile-asr", "audiohash", "-p", "no:cacheprovider", "scenario"
     )

@@ -21,12 +21,17 @@ Ray is an optional extra (``pip install "lastmile[ray]"``), imported only here.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import logging
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -224,6 +229,7 @@ class RaySession:
         self.workers = max(1, int(workers))
         self.owned = False  # this session called ray.init (and shuts it down)
         self.temp_dir: Path | None = None
+        self.watchdog: subprocess.Popen[bytes] | None = None
         self.slots: list[_Slot] = []
         self.resources: dict[str, float] = {"num_cpus": 1.0, "num_gpus": 0.0}
 
@@ -245,6 +251,7 @@ class RaySession:
                 ) from None
         else:
             self.temp_dir = _ray_temp_dir()
+            self.watchdog = _start_watchdog(self.temp_dir)
             try:
                 ray.init(
                     num_cpus=self.workers,
@@ -254,6 +261,7 @@ class RaySession:
                     **common,
                 )
             except Exception as exc:
+                self._stop_watchdog()
                 shutil.rmtree(self.temp_dir, ignore_errors=True)
                 raise BackendError(
                     f"--executor ray: cannot start a local Ray ({type(exc).__name__}: {exc}); "
@@ -324,9 +332,21 @@ class RaySession:
             with contextlib.suppress(Exception):
                 ray.shutdown()
             self.owned = False
+        self._stop_watchdog()  # whatever of the local Ray is left, then its folder
         if self.temp_dir is not None:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
             self.temp_dir = None
+
+    def _stop_watchdog(self) -> None:
+        if self.watchdog is None:
+            return
+        self.watchdog.terminate()
+        try:
+            self.watchdog.wait(timeout=_WATCHDOG_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.watchdog.kill()
+            self.watchdog.wait()
+        self.watchdog = None
 
     def __enter__(self) -> RaySession:
         return self
@@ -510,6 +530,72 @@ def _actor_error_text(exc: BaseException) -> str:
         if "Error" in line and not line.startswith(("File ", "Traceback")):
             return line
     return lines[-1] if lines else type(exc).__name__
+
+
+# A local Ray's watchdog. Ray ties its GCS, raylet and workers to the process that started
+# it, but its dashboard and runtime-env agents outlive a killed driver by about a minute.
+# The watchdog waits for SIGTERM, which the kernel sends when the driver dies (Linux
+# PR_SET_PDEATHSIG) and the driver sends when it closes its Ray: it then kills every process
+# that holds a file in the Ray's private folder (its logs and sockets) and removes the folder.
+_WATCHDOG = """
+import os, shutil, signal, sys, time
+folder, driver = sys.argv[1], int(sys.argv[2])
+def holders():
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) in (os.getpid(), driver):
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(folder + os.sep):
+                    found.append(int(pid))
+                    break
+            except OSError:
+                pass
+    return found
+def stop(*_):
+    for _ in range(40):
+        pids = holders()
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.1)
+    shutil.rmtree(folder, ignore_errors=True)
+    os._exit(0)
+signal.signal(signal.SIGTERM, stop)
+if os.getppid() != driver:
+    stop()
+while True:
+    signal.pause()
+"""
+_WATCHDOG_GRACE_S = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _start_watchdog(folder: Path) -> subprocess.Popen[bytes] | None:
+    """The watchdog of a local Ray in ``folder`` (Linux; elsewhere ``None``)."""
+    if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
+        return None  # a death signal follows the thread that started the child
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def arm() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+    return subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(folder), str(os.getpid())],
+        preexec_fn=arm,  # only prctl, between fork and exec
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 _SOCKET_ROOM = 44  # Ray adds ~63 characters of session folders to a socket path (max 107)
