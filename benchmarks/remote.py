@@ -4,7 +4,7 @@ A loopback OpenAI-compatible server (``lastmile.testing_server``, in a process o
 takes no time from the harness's interpreter) answers every request with a fixed transcript
 after an injected latency L, so the figure measures the harness: planning, rendering, the run
 store and the request threads. A real `run_pack` over the demo corpus (clean + one hum
-condition), one process, no cache.
+condition: 2 items per utterance), one process, no cache.
 
 Prints key=value lines:
 
@@ -17,7 +17,7 @@ Prints key=value lines:
   wall_items_per_s=   items / the whole run (pack loading, model-free startup and reports off)
   server_requests=    requests the server answered (one per item: no retries)
 
-Usage: python benchmarks/remote.py [--concurrency 16] [--latency 0.5] [--utterances 80]
+Usage: python benchmarks/remote.py [--concurrency 16] [--latency 0.5] [--utterances 160]
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--utterances", type=int, default=80)
+    parser.add_argument("--utterances", type=int, default=160)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="lastmile-remote-bench-") as tmp:

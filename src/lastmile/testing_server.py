@@ -46,7 +46,8 @@ class TranscriptionServer:
     """A threaded HTTP server on 127.0.0.1 (a free port) speaking the OpenAI route.
 
     ``backend``: a lastmile backend (built lazily from ``"faster-whisper"`` when ``None``) or
-    ``text`` for a fixed transcript without decoding; ``latency_s`` is added to every answer;
+    ``text`` for a fixed transcript without decoding; every answer leaves ``latency_s`` after
+    its request arrived (reading, parsing and decoding included) or when its work is done;
     ``api_key`` requires ``Authorization: Bearer KEY``; ``models`` the accepted model names
     (any when ``None``); ``faults`` queued fault names (see :data:`FAULTS`).
     ``requests`` lists ``(status, model, fault)`` per request received.
@@ -168,6 +169,7 @@ def _handler_for(server: TranscriptionServer) -> Callable[..., BaseHTTPRequestHa
             self._send(status, body, headers=headers)
 
         def do_POST(self) -> None:
+            t0 = time.perf_counter()  # latency_s counts from the request's arrival
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             if not self.path.rstrip("/").endswith("/v1/audio/transcriptions"):
@@ -208,7 +210,6 @@ def _handler_for(server: TranscriptionServer) -> Callable[..., BaseHTTPRequestHa
                 return
             if fault == "slow":
                 time.sleep(server.slow_s)
-            t0 = time.perf_counter()
             text = server.transcribe(form["file"])
             rest = server.latency_s - (time.perf_counter() - t0)
             if rest > 0:
