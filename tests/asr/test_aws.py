@@ -74,6 +74,12 @@ class FakeService:
         self.never_finish = False
         self.refuse: dict[str, str] = {}  # operation -> error code answered
         self.slow_down = 0  # S3 uploads answered 503 SlowDown (botocore retries them)
+        # a job reports done only once a second job has started (or 2 s passed), as real
+        # jobs take seconds: a backend that runs jobs together then always shows two in
+        # flight, however the threads happen to be scheduled; one that runs them one at a
+        # time waits out the 2 s and shows one
+        self.overlap_wait_s = 2.0
+        self._first_start: float | None = None
         self._lock = threading.Lock()
         events = session.events
         events.register("provide-client-params.*.*", self._record)
@@ -115,6 +121,8 @@ class FakeService:
 
     def _started(self, parsed: dict[str, Any], **_: Any) -> None:
         with self._lock:
+            if self._first_start is None:
+                self._first_start = time.monotonic()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
@@ -131,6 +139,17 @@ class FakeService:
             job.pop("Transcript", None)
             return
         if job["TranscriptionJobStatus"] != "COMPLETED":
+            return
+        with self._lock:
+            alone = (
+                self.max_in_flight < 2
+                and self.calls["StartTranscriptionJob"] + self.calls["StartMedicalTranscriptionJob"]
+                > 1
+            )
+            waited = time.monotonic() - (self._first_start or time.monotonic())
+        if alone and waited < self.overlap_wait_s:
+            job["TranscriptionJobStatus"] = "IN_PROGRESS"
+            job.pop("Transcript", None)
             return
         bucket, _, key = job["Media"]["MediaFileUri"][len("s3://") :].partition("/")
         wav = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
