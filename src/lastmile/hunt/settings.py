@@ -10,7 +10,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lastmile.scenario.specs import ChannelSpec, DeviceSpec, NoiseSpec, StrictModel
+from lastmile.scenario.specs import (
+    ChannelSpec,
+    DeviceSpec,
+    NoiseSpec,
+    StrictModel,
+    noise_shorthand,
+)
 
 __all__ = ["HARMONIC_SHAPES", "HuntSettings"]
 
@@ -28,17 +34,6 @@ Shape = Literal["falling", "flat", "odd", "rich"]
 
 def _default_shapes() -> list[Shape]:
     return ["falling", "flat", "odd"]
-
-
-def _noise_shorthand(value: Any) -> Any:
-    if isinstance(value, str):
-        return {"type": value}
-    if isinstance(value, dict) and "type" not in value:
-        if "profile" in value:
-            return {"type": "profile", **value}
-        if "file" in value:
-            return {"type": "file", **value}
-    return value
 
 
 class HuntSettings(StrictModel):
@@ -97,7 +92,7 @@ class HuntSettings(StrictModel):
     @field_validator("noise", mode="before")
     @classmethod
     def _noise(cls, v: Any) -> Any:
-        return [_noise_shorthand(x) for x in v] if isinstance(v, list) else v
+        return [noise_shorthand(x) for x in v] if isinstance(v, list) else v
 
     @field_validator("devices", mode="before")
     @classmethod

@@ -29,6 +29,7 @@ from lastmile.scenario.specs import (
     NoiseSpec,
     ReverbSpec,
     StrictModel,
+    noise_shorthand,
 )
 
 __all__ = [
@@ -54,18 +55,6 @@ chain NAME gets the id ``CONDITION+NAME``)."""
 SNR_RANGE_DB = (-10.0, 60.0)
 _NOISE_TYPES = ("white", "pink", "brown", "hum", "tone", "file", "profile")
 _FRONTEND_TYPES = ("notch", "highpass", "spectral-gate", "rnnoise", "command")
-
-
-def _noise_shorthand(value: Any) -> Any:
-    """`pink` → {type: pink}; {profile: X} → {type: profile, ...}; {file: X} likewise."""
-    if isinstance(value, str):
-        return {"type": value}
-    if isinstance(value, dict) and "type" not in value:
-        if "profile" in value:
-            return {"type": "profile", **value}
-        if "file" in value:
-            return {"type": "file", **value}
-    return value
 
 
 def _device_shorthand(value: Any) -> Any:
@@ -146,7 +135,7 @@ class ConditionEntry(StrictModel):
     @field_validator("noise", mode="before")
     @classmethod
     def _noise(cls, v: Any) -> Any:
-        return _noise_shorthand(v)
+        return noise_shorthand(v)
 
     @field_validator("device", mode="before")
     @classmethod
@@ -195,7 +184,7 @@ class Grid(StrictModel):
     @field_validator("noise", mode="before")
     @classmethod
     def _noise(cls, v: Any) -> Any:
-        return [_noise_shorthand(x) for x in v] if isinstance(v, list) else v
+        return [noise_shorthand(x) for x in v] if isinstance(v, list) else v
 
     @field_validator("device", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ generators, device presets and profiles) and ``lastmile.channel``.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,7 @@ __all__ = [
     "StrictModel",
     "ToneNoiseSpec",
     "WhiteNoiseSpec",
+    "noise_shorthand",
 ]
 
 
@@ -164,3 +165,16 @@ class ReverbSpec(StrictModel):
         description="Energy of the direct sound over the reverberant tail, in dB (higher: "
         "the talker nearer the microphone).",
     )
+
+
+def noise_shorthand(value: Any) -> Any:
+    """`pink` → {type: pink}; {profile: X} → {type: profile, ...}; {file: X} likewise: the
+    short forms a pack (and its ``hunt:`` section) may write a noise source in."""
+    if isinstance(value, str):
+        return {"type": value}
+    if isinstance(value, dict) and "type" not in value:
+        if "profile" in value:
+            return {"type": "profile", **value}
+        if "file" in value:
+            return {"type": "file", **value}
+    return value
