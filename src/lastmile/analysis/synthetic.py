@@ -21,8 +21,9 @@ vectorized, so thousands of runs take seconds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
@@ -31,7 +32,7 @@ from scipy.special import expit
 from lastmile.analysis.counts import CountTable
 from lastmile.errors import ConfigError
 
-__all__ = ["MEAN_WORDS", "GroupSpec", "SyntheticRun", "synthetic_table"]
+__all__ = ["MEAN_WORDS", "GroupSpec", "SyntheticRun", "synthetic_items", "synthetic_table"]
 
 MEAN_WORDS = 12.0
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(60)
@@ -82,18 +83,16 @@ class SyntheticRun:
         return ("clean", *(f"c{k:02d}" for k in range(1, n)))
 
 
-def synthetic_table(run: SyntheticRun, *, rng: np.random.Generator) -> CountTable:
-    """One synthetic run folded into a :class:`CountTable` (speakers × conditions)."""
-    conditions = run.conditions()
-    n_cond = len(conditions)
+def _draw(
+    run: SyntheticRun, rng: np.random.Generator
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Per group, in name order: reference words and errors (S + D + I) per speaker ×
+    utterance × condition, shape ``(n_speakers, n_utterances, n_conditions)`` each."""
+    n_cond = len(run.conditions())
     burst_wer = run.burst_rate * run.burst_mean / MEAN_WORDS
-    groups = tuple(sorted(run.groups))
-    blocks: list[np.ndarray] = []
-    speakers: list[str] = []
-    speaker_group: list[int] = []
     n_u = run.n_utterances
     kappa = (1.0 - run.rho) / run.rho
-    for g, name in enumerate(groups):
+    for name in sorted(run.groups):
         spec = run.groups[name]
         if len(spec.wer) != n_cond:
             raise ConfigError(f"synthetic run: group {name!r}: expected {n_cond} WERs")
@@ -116,18 +115,23 @@ def synthetic_table(run: SyntheticRun, *, rng: np.random.Generator) -> CountTabl
         bursts = (rng.random(p.shape) < run.burst_rate) * (
             1 + rng.poisson(run.burst_mean - 1.0, size=p.shape)
         )
-        sums = np.stack(
-            [
-                np.broadcast_to(words, p.shape).sum(axis=1),
-                (errors + bursts).sum(axis=1),
-            ]
-        )  # (2, n, C)
-        blocks.append(sums)
-        speakers.extend(f"{name}-s{i:03d}" for i in range(n))
-        speaker_group.extend([g] * n)
+        yield name, np.broadcast_to(words, p.shape), errors + bursts
+
+
+def synthetic_table(run: SyntheticRun, *, rng: np.random.Generator) -> CountTable:
+    """One synthetic run folded into a :class:`CountTable` (speakers × conditions)."""
+    conditions = run.conditions()
+    groups = tuple(sorted(run.groups))
+    blocks: list[np.ndarray] = []
+    speakers: list[str] = []
+    speaker_group: list[int] = []
+    for g, (name, words, errors) in enumerate(_draw(run, rng)):
+        blocks.append(np.stack([words.sum(axis=1), errors.sum(axis=1)]))  # (2, n, C)
+        speakers.extend(f"{name}-s{i:03d}" for i in range(words.shape[0]))
+        speaker_group.extend([g] * words.shape[0])
     table = np.concatenate(blocks, axis=1).astype(np.float64)
     zeros = np.zeros_like(table[0])
-    n_items = np.full(table[0].shape, n_u, dtype=np.int64)
+    n_items = np.full(table[0].shape, run.n_utterances, dtype=np.int64)
     arrays = [
         np.array(speaker_group, dtype=np.intp),
         table[0],
@@ -140,3 +144,31 @@ def synthetic_table(run: SyntheticRun, *, rng: np.random.Generator) -> CountTabl
     for array in arrays:
         array.flags.writeable = False
     return CountTable(conditions, groups, tuple(speakers), *arrays)
+
+
+def synthetic_items(run: SyntheticRun, *, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """The same run item by item: one mapping per utterance × condition, as
+    :func:`lastmile.analysis.analyze` and items.csv take them (utterance ``{speaker}-u{k:03d}``,
+    every condition; all errors counted as substitutions). From the same generator state it
+    draws what :func:`synthetic_table` draws: folding these items gives the same table."""
+    conditions = run.conditions()
+    items: list[dict[str, Any]] = []
+    for name, words, errors in _draw(run, rng):
+        for i in range(words.shape[0]):
+            speaker = f"{name}-s{i:03d}"
+            for u in range(words.shape[1]):
+                for c, condition_id in enumerate(conditions):
+                    items.append(
+                        {
+                            "condition_id": condition_id,
+                            "utterance_id": f"{speaker}-u{u:03d}",
+                            "speaker": speaker,
+                            "group": name,
+                            "n_ref": int(words[i, u, c]),
+                            "substitutions": int(errors[i, u, c]),
+                            "deletions": 0,
+                            "insertions": 0,
+                            "error": "",
+                        }
+                    )
+    return items
