@@ -129,7 +129,7 @@ CONDS = ("clean", "hum", "hum+n", "clean+n")
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
-    ("wer", "sizes", "lowest"),
+    ("wer", "sizes"),
     [
         # the front end closes part of the gap; unequal groups, few speakers
         (
@@ -139,10 +139,9 @@ CONDS = ("clean", "hum", "hum+n", "clean+n")
                 "c": [0.06, 0.15, 0.10, 0.07],
             },
             {"a": 6, "b": 14, "c": 9},
-            0.93,
         ),
-        # it closes all of it (U with it is 0: U's upward bias matters most; the bootstrap's
-        # bias correction leaves it at 0.915 here, a known shortfall, see the module doc)
+        # it closes all of it: U with it is 0, where U's upward bias is largest (the plain
+        # bias-corrected bootstrap covered 0.915 here)
         (
             {
                 "a": [0.08, 0.12, 0.11, 0.085],
@@ -150,11 +149,20 @@ CONDS = ("clean", "hum", "hum+n", "clean+n")
                 "c": [0.06, 0.15, 0.09, 0.07],
             },
             {"a": 6, "b": 14, "c": 9},
-            0.90,
+        ),
+        # it reverses the gap: two groups tie at the top with it
+        (
+            {
+                "a": [0.08, 0.12, 0.14, 0.085],
+                "b": [0.10, 0.24, 0.12, 0.105],
+                "c": [0.06, 0.15, 0.12, 0.07],
+            },
+            {"a": 6, "b": 14, "c": 9},
         ),
     ],
+    ids=["partial", "full", "reversed"],
 )
-def test_intervals_cover_the_truth_in_simulation(wer: dict, sizes: dict, lowest: float) -> None:
+def test_intervals_cover_the_truth_in_simulation(wer: dict, sizes: dict) -> None:
     run = SyntheticRun(groups={g: GroupSpec(sizes[g], wer[g]) for g in wer}, condition_ids=CONDS)
     groups = sorted(wer)
 
@@ -177,7 +185,8 @@ def test_intervals_cover_the_truth_in_simulation(wer: dict, sizes: dict, lowest:
         hits_cost += cost.ci_low <= true_cost["a"] <= cost.ci_high
     # 400 runs: a binomial SE of 0.011 around 0.95
     print(f"coverage: change in U {hits_u / reps:.3f}, clean cost {hits_cost / reps:.3f}")
-    assert lowest <= hits_u / reps <= 0.98
+    # conservative where groups tie (see the module doc), never below 0.93
+    assert 0.93 <= hits_u / reps <= 0.99
     assert 0.93 <= hits_cost / reps <= 0.97
 
 
