@@ -1,24 +1,27 @@
-"""`lastmile power RUN_DIR | --assume-sd-pts SD`: speakers per group a decision would need."""
+"""`lastmile power RUN_DIR | --assume-sd-pts SD`: speakers and utterances a decision would need."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lastmile.cli.common import EXIT_CLEAN, handle_errors
 
+if TYPE_CHECKING:
+    from lastmile.analysis import FairnessSettings
+    from lastmile.analysis.planning import DesignPlan, PilotCondition
+
 __all__ = ["command"]
 
 
-def _pilot_residuals(run_dir: Path) -> tuple[dict[str, Any], list[tuple[str, list[Any]]]]:
-    """run.json, and per degraded condition the groups' centred speaker pseudo-values."""
-    import numpy as np
-
-    from lastmile.analysis import FairnessSettings, count_table
-    from lastmile.analysis.inference import pseudo_values
+def _pilot(run_dir: Path) -> tuple[FairnessSettings, tuple[PilotCondition, ...]]:
+    """The pack's fairness settings and, per degraded condition, what planning needs."""
+    from lastmile.analysis import FairnessSettings
+    from lastmile.analysis.planning import pilot_conditions, pilot_from_items
     from lastmile.errors import ConfigError
     from lastmile.report.run_folder import iter_items_csv, read_run_json
 
@@ -27,25 +30,119 @@ def _pilot_residuals(run_dir: Path) -> tuple[dict[str, Any], list[tuple[str, lis
         settings = FairnessSettings.model_validate(meta.get("fairness") or {})
     except ValueError as exc:
         raise ConfigError(f"{run_dir / 'run.json'}: fairness: {exc}") from None
-    table = count_table(
+    table, utterances = pilot_from_items(
         iter_items_csv(run_dir / "items.csv"), clean_condition_id=str(meta["clean_condition_id"])
     )
-    psi = pseudo_values(
-        table.errors,
-        table.ref_words,
-        table.speaker_group,
-        len(table.groups),
-        relative=settings.metric == "relative",
-    )
-    out = []
-    for k, cond in enumerate(table.conditions[1:]):
-        residuals = []
-        for g in range(len(table.groups)):
-            values = psi[table.speaker_group == g, k]
-            values = values[np.isfinite(values)]
-            residuals.append(values - values.mean() if values.size else values)
-        out.append((cond, residuals))
-    return {"settings": settings, "groups": table.groups, "meta": meta}, out
+    return settings, pilot_conditions(table, utterances, relative=settings.metric == "relative")
+
+
+def _utterance_grid(values: tuple[str, ...]) -> tuple[int, ...] | None:
+    """``--utterances 5,10 --utterances 20`` → (5, 10, 20); ``None`` when not given."""
+    out: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            text = part.strip()
+            if not text.isdigit() or int(text) < 1:
+                raise click.BadParameter(
+                    f"expected whole numbers >= 1 separated by commas (e.g. 5,10,20), got "
+                    f"{part.strip()!r}",
+                    param_hint="--utterances",
+                )
+            out.append(int(text))
+    return tuple(sorted(set(out))) or None
+
+
+def _scale(value: float | None, relative: bool) -> float | None:
+    """A variance in Δ's unit² as an SD in the metric's printed unit (points or ratio)."""
+    if value is None or not math.isfinite(value):
+        return None
+    sd = math.sqrt(max(value, 0.0))
+    return round(sd if relative else sd * 100.0, 4)
+
+
+def _row(
+    pilot: PilotCondition,
+    design: DesignPlan,
+    *,
+    goal: str,
+    gap: float,
+    relative: bool,
+    assumed: bool,
+) -> dict[str, Any]:
+    at_m = design.speakers_at(design.pilot_utterances)
+    small = any(r.size < 2 for r in pilot.residuals)
+    plan_m = dict(design.by_utterances)[design.pilot_utterances]
+    if small:
+        note = "a group has fewer than 2 pilot speakers"
+    elif at_m is None:
+        note = f"more than {plan_m.power_by_size[-1][0]}" if plan_m.power_by_size else ""
+    else:
+        note = ""
+    names = [p.group for p in pilot.groups]
+    return {
+        "condition": pilot.condition_id,
+        "goal": goal,
+        "gap_pts": round(gap * 100.0, 6),
+        "speakers_per_group": at_m,
+        "pilot_speakers": [int(r.size) for r in pilot.residuals],
+        "note": note,
+        "pilot_utterances_per_speaker": design.pilot_utterances,
+        "utterances": [
+            {
+                "utterances_per_speaker": k,
+                "speakers_per_group": plan.speakers,
+                "utterances_per_group": None if plan.speakers is None else plan.speakers * k,
+            }
+            for k, plan in design.by_utterances
+        ],
+        "unlimited_utterances_speakers_per_group": (
+            None if design.unlimited is None else design.unlimited.speakers
+        ),
+        "gap_group": None if assumed or goal != "detect" else names[design.gap_group],
+        "variance_unit": "relative" if relative else "WER points",
+        "variance": [
+            {
+                "group": p.group,
+                "speakers": p.speakers,
+                "utterances_per_speaker": p.utterances,
+                "total_sd": _scale(p.total, relative),
+                "within_sd": _scale(p.within, relative),
+                "between_sd": _scale(p.between, relative),
+                "between_truncated": p.truncated,
+            }
+            for p in (pilot.groups[:1] if assumed else pilot.groups)
+        ],
+        "limit": design.limit,
+    }
+
+
+def _table(row: dict[str, Any], top: int) -> list[str]:
+    """Utterances per speaker × speakers per group, the pilot's own m marked with *."""
+    m = row["pilot_utterances_per_speaker"]
+    heads = ["utterances per speaker"] + [
+        f"{c['utterances_per_speaker']}{'*' if c['utterances_per_speaker'] == m else ''}"
+        for c in row["utterances"]
+    ]
+    cells = ["speakers per group"] + [
+        str(c["speakers_per_group"]) if c["speakers_per_group"] else f">{top}"
+        for c in row["utterances"]
+    ]
+    totals = ["utterances per group"] + [
+        str(c["utterances_per_group"]) if c["utterances_per_group"] else "-"
+        for c in row["utterances"]
+    ]
+    if row["unlimited_utterances_speakers_per_group"] is not None or len(row["utterances"]) > 1:
+        floor = row["unlimited_utterances_speakers_per_group"]
+        heads.append("unlimited")
+        cells.append(str(floor) if floor else f">{top}")
+        totals.append("-")
+    width = [max(len(a), len(b), len(c)) for a, b, c in zip(heads, cells, totals, strict=True)]
+    lines = []
+    for parts in (heads, cells, totals):
+        first = parts[0].ljust(width[0])
+        rest = "  ".join(p.rjust(w) for p, w in zip(parts[1:], width[1:], strict=True))
+        lines.append(f"  {first}  {rest}")
+    return lines
 
 
 @click.command("power")
@@ -54,7 +151,30 @@ def _pilot_residuals(run_dir: Path) -> tuple[dict[str, Any], list[tuple[str, lis
     "--assume-sd-pts",
     type=click.FloatRange(min=0, min_open=True),
     help="Without a pilot run: the spread (SD) of one speaker's Δ across speakers, in the "
-    "metric's points (e.g. 8 WER points); every group is assumed normal with this spread.",
+    "metric's points (e.g. 8 WER points), at --assume-utterances per speaker; every group is "
+    "assumed normal with this spread.",
+)
+@click.option(
+    "--assume-within-sd-pts",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="With --assume-sd-pts: the part of that SD that is utterance sampling (what the "
+    "spread would be if speakers did not differ), at most --assume-sd-pts. Without it only "
+    "--assume-utterances per speaker is planned.",
+)
+@click.option(
+    "--assume-utterances",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --assume-sd-pts: utterances per speaker the assumed SDs refer to [default: 10].",
+)
+@click.option(
+    "--utterances",
+    "utterances_opt",
+    multiple=True,
+    metavar="M[,M...]",
+    help="Utterances per speaker to plan for, e.g. 5,10,20,40 (repeatable); the pilot's own "
+    "is always included [default: half, 1, 2 and 4 times the pilot's].",
 )
 @click.option(
     "--groups", "n_groups", type=click.IntRange(min=2), default=3, show_default=True,
@@ -79,6 +199,9 @@ def _pilot_residuals(run_dir: Path) -> tuple[dict[str, Any], list[tuple[str, lis
 def command(
     run_dir: Path | None,
     assume_sd_pts: float | None,
+    assume_within_sd_pts: float | None,
+    assume_utterances: int | None,
+    utterances_opt: tuple[str, ...],
     n_groups: int,
     n_conditions: int | None,
     gap_pts: float | None,
@@ -87,78 +210,115 @@ def command(
     seed: int,
     as_json: bool,
 ) -> None:
-    """Estimate, by simulation, the speakers per group needed to detect a gap between groups
-    (or to show them even) with the given power, under the pack's α and its number of
-    conditions.
+    """Estimate, by simulation, the speakers per group, and the utterances per speaker, needed
+    to detect a gap between groups (or to show them even) with the given power, under the
+    pack's α and its number of conditions.
 
-    From a pilot RUN_DIR, each group's speakers are resampled (their own spread of Δ, with
-    the pilot's utterances per speaker); with --assume-sd-pts, every group is normal with that
-    spread. A gap is put on the most varied group, the hardest case.
+    From a pilot RUN_DIR, each group's speakers are resampled (their own spread of Δ). That
+    spread is split into speaker-to-speaker differences and utterance sampling: a
+    delete-one-utterance jackknife within each speaker (an utterance's clean and degraded
+    items leave together) gives the utterance part, which shrinks as 1/m with m utterances
+    per speaker; the rest is the speakers' own (it stays whatever m is). A table gives the
+    speakers needed at several utterances per speaker and with unlimited utterances, and a
+    sentence what limits it. A pilot with one utterance per speaker plans speakers only.
+
+    With --assume-sd-pts, every group is normal with that spread at --assume-utterances per
+    speaker (default 10), of which --assume-within-sd-pts is utterance sampling (without it,
+    speakers only). A gap is put on the most varied group, the hardest case, as a shift of
+    its speakers' Δ: when a worse group's speakers also spread more (usual when they differ
+    a lot), the real power is lower; ask for --power 0.9 to keep a margin.
 
     \b
     Example:
       lastmile power lastmile-runs/pilot-20240611-101500 --gap 10
+      lastmile power lastmile-runs/pilot-20240611-101500 --utterances 10,20,40 --goal even
       lastmile power --assume-sd-pts 8 --groups 4 --conditions 12 --gap 5
+      lastmile power --assume-sd-pts 8 --assume-within-sd-pts 6 --assume-utterances 10
     """
     import numpy as np
 
     from lastmile.analysis import FairnessSettings
-    from lastmile.analysis.planning import plan_speakers
+    from lastmile.analysis.planning import SIZES, assumed_condition, plan_design
 
     if (run_dir is None) == (assume_sd_pts is None):
         raise click.UsageError("give a pilot RUN_DIR or --assume-sd-pts SD (one of the two)")
+    if run_dir is not None and (assume_within_sd_pts is not None or assume_utterances):
+        raise click.UsageError(
+            "--assume-within-sd-pts and --assume-utterances go with --assume-sd-pts; a pilot "
+            "RUN_DIR measures both"
+        )
+    grid = _utterance_grid(utterances_opt)
+    assumed = run_dir is None
+    if assumed and grid and assume_within_sd_pts is None:
+        raise click.UsageError(
+            "--utterances with --assume-sd-pts needs --assume-within-sd-pts (the part of the "
+            "spread that more utterances per speaker would shrink)"
+        )
+    if (
+        assumed
+        and assume_within_sd_pts is not None
+        and assume_within_sd_pts > (assume_sd_pts or 0.0)
+    ):
+        raise click.UsageError(
+            f"--assume-within-sd-pts {assume_within_sd_pts:g} exceeds --assume-sd-pts "
+            f"{assume_sd_pts:g}: utterance sampling is a part of a speaker's spread"
+        )
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    rows: list[dict[str, Any]] = []
     if run_dir is not None:
-        info, pilot = _pilot_residuals(run_dir)
-        settings: FairnessSettings = info["settings"]
-        tests = n_conditions or len(pilot)
+        settings, pilots = _pilot(run_dir)
+        tests = n_conditions or len(pilots)
     else:
         settings = FairnessSettings()
         tests = n_conditions or 10
-        sd = float(assume_sd_pts or 0.0) / 100.0
-        base = np.random.default_rng(np.random.SeedSequence([seed, 1])).standard_normal(400)
-        base = (base - base.mean()) / base.std(ddof=1) * sd
-        pilot = [("assumed", [base.copy() for _ in range(n_groups)])]
+        within = None if assume_within_sd_pts is None else assume_within_sd_pts / 100.0
+        pilots = (
+            assumed_condition(
+                sd=float(assume_sd_pts or 0.0) / 100.0,
+                within_sd=within,
+                utterances=assume_utterances or 10,
+                n_groups=n_groups,
+                rng=np.random.default_rng(np.random.SeedSequence([seed, 1])),
+            ),
+        )
+    relative = settings.metric == "relative"
     margin = settings.threshold
     gap = margin if gap_pts is None else gap_pts / 100.0
-    for cond, residuals in pilot:
-        small = [r.size for r in residuals if r.size < 2]
-        plan = plan_speakers(
-            residuals,
+    rows: list[dict[str, Any]] = []
+    for pilot in pilots:
+        m = pilot.pilot_utterances
+        design = plan_design(
+            pilot,
+            utterances=None if grid is None else (*grid, m),
             goal=goal,
             gap=gap,
             margin=margin,
             alpha=settings.alpha,
             n_tests=tests,
+            relative=relative,
             power=target,
             n_sims=400,
             rng=rng,
         )
-        rows.append(
-            {
-                "condition": cond,
-                "goal": goal,
-                "gap_pts": round(gap * 100.0, 6),
-                "speakers_per_group": plan.speakers,
-                "pilot_speakers": [int(r.size) for r in residuals],
-                "note": (
-                    "a group has fewer than 2 pilot speakers"
-                    if small
-                    else ("" if plan.speakers else f"more than {plan.power_by_size[-1][0]}")
-                ),
-            }
-        )
+        rows.append(_row(pilot, design, goal=goal, gap=gap, relative=relative, assumed=assumed))
     if as_json:
         click.echo(json.dumps({"power": target, "alpha": settings.alpha, "rows": rows}, indent=2))
     else:
         aim = "detect a gap of" if goal == "detect" else "show even within ±"
         for row in rows:
             need = row["speakers_per_group"] or row["note"]
+            m = row["pilot_utterances_per_speaker"]
+            where = (
+                f"assumed, {m} utterances each"
+                if assumed
+                else f"{row['pilot_speakers']}, {m} utterances each"
+            )
             click.echo(
                 f"{row['condition']}: {need} speakers per group to {aim} "
                 f"{row['gap_pts'] if goal == 'detect' else margin * 100:g} points with "
                 f"{target:.0%} power (α {settings.alpha:g}, {tests} conditions; pilot speakers "
-                f"{row['pilot_speakers'] if run_dir else 'assumed'})"
+                f"{where})"
             )
+            for line in _table(row, SIZES[-1]):
+                click.echo(line)
+            click.echo(f"  {row['limit']}")
     click.get_current_context().exit(EXIT_CLEAN)
