@@ -1,3 +1,4 @@
+import csv
 import json
 
 import jsonschema
@@ -160,3 +161,19 @@ def test_single_group_gets_no_verdict(tmp_path):
     flags = {c["flag"] for c in summary["analysis"]["conditions"] if not c["is_clean"]}
     assert flags == {"insufficient-data"}
     assert "fewer than two groups" in " ".join(summary["findings"])
+
+
+def test_a_clean_condition_worse_than_every_other_is_not_called_the_easiest(tmp_path):
+    folder = write_run(tmp_path / "loops", uneven=False, n_speakers=4, seed=5, examples=False)
+    with (folder / "items.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:  # the recognizer loops on every clean recording
+        if row["condition_id"] == "clean":
+            row["insertions"] = "40"
+    with (folder / "items.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    text = " ".join(build_summary(folder)["findings"])
+    assert "on clean speech and lower in every other condition (at most" in text
+    assert "the hardest of" not in text

@@ -213,6 +213,11 @@ def findings(summary: Mapping[str, Any]) -> list[str]:
         worst_wer, worst_cond = max(rated, key=lambda pair: pair[0])
         if abs(worst_wer - clean_wer) < 0.05:
             out.append(f"Overall WER stays at {clean_wer:.1f}% in every condition.")
+        elif worst_wer < clean_wer:
+            out.append(
+                f"Overall WER is {clean_wer:.1f}% on clean speech and lower in every other "
+                f"condition (at most {worst_wer:.1f}%, under {label(worst_cond)})."
+            )
         else:
             out.append(
                 f"Overall WER goes from {clean_wer:.1f}% on clean speech to {worst_wer:.1f}% "
