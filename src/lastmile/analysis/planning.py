@@ -407,8 +407,21 @@ def pilot_conditions(
                 )
             )
         problem = ""
-        if any(r.size < 2 for r in residuals):
-            problem = "a group has fewer than 2 pilot speakers with a defined Δ"
+        scored = (table.ref_words[:, 0] > 0) | (table.ref_words[:, c] > 0)
+        thin = [
+            (group, int(np.sum(scored & (sg == g))))
+            for g, group in enumerate(table.groups)
+            if residuals[g].size < 2
+        ]
+        if thin:
+            problem = (
+                "; ".join(
+                    f"group {g!r} has {n} speaker{'' if n == 1 else 's'} with scored items"
+                    for g, n in thin
+                )
+                + " (a group's spread needs 2 or more speakers with a defined Δ; see the "
+                "errors in items.csv, or add speakers)"
+            )
         elif one_utt:
             problem = (
                 f"group{'s' if len(one_utt) > 1 else ''} {', '.join(map(repr, one_utt))}: no "
@@ -551,11 +564,11 @@ def _limit(
     sds = f"SD of a speaker's Δ at {m} utterances{unit}: {spread}"
     floor = unlimited.speakers
     at_m = next((plan.speakers for k, plan in by if k == m), None)
-    if all(p.truncated for p in parts) and parts:
+    if parts and all(float(p.between or 0.0) <= 0.0 for p in parts):
+        how = "truncated at 0 in every group" if all(p.truncated for p in parts) else "0"
         return (
-            "the pilot shows no speaker-to-speaker spread beyond utterance sampling (τ² "
-            "truncated at 0 in every group): more utterances per speaker replace speakers "
-            f"about one for one ({sds})"
+            f"no speaker-to-speaker spread beyond utterance sampling (τ² {how}): more "
+            f"utterances per speaker replace speakers about one for one ({sds})"
         )
     if floor is None:
         return (
