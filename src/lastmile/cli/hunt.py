@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from lastmile.cli.common import EXIT_FLAGGED, asr_option, handle_errors, quiet_option
+from lastmile.cli.common import (
+    EXIT_FLAGGED,
+    asr_option,
+    default_workers,
+    handle_errors,
+    quiet_option,
+)
 
 __all__ = ["command"]
 
@@ -53,9 +59,8 @@ __all__ = ["command"]
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Worker processes per stage.",
+    default=None,
+    help="Worker processes per stage (default: the number of cores here).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print hunt.json's findings as JSON.")
 @quiet_option
@@ -69,7 +74,7 @@ def command(
     resume: Path | None,
     asr: str | None,
     no_cache: bool,
-    workers: int,
+    workers: int | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -105,7 +110,7 @@ def command(
             resume=resume,
             asr=asr,
             use_cache=not no_cache,
-            workers=workers,
+            workers=workers or default_workers(),
         ),
         on_step=step,
     )
