@@ -12,7 +12,12 @@ import pytest
 from click.testing import CliRunner
 from scipy.stats import norm
 
-from lastmile.analysis.synthetic import GroupSpec, SyntheticRun, synthetic_table
+from lastmile.analysis.synthetic import (
+    GroupSpec,
+    SyntheticRun,
+    synthetic_items,
+    synthetic_table,
+)
 from lastmile.cli import cli
 
 COLUMNS = [
@@ -21,44 +26,64 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def write_pilot(folder: Path, *, n_speakers: int, seed: int = 0) -> Path:
-    """A run folder (run.json + items.csv) whose items are synthetic speakers' sums."""
+def write_pilot(
+    folder: Path,
+    *,
+    n_speakers: int,
+    seed: int = 0,
+    utterances: int = 0,
+    sizes: dict[str, int] | None = None,
+    failed: bool = False,
+) -> Path:
+    """A run folder (run.json + items.csv) of a synthetic pilot.
+
+    ``utterances=0``: one item per speaker and condition holding the speaker's sums (no
+    utterance structure); otherwise that many utterances per speaker, item by item, the same
+    utterances under every condition. ``sizes`` overrides speakers per group; ``failed``
+    marks every item failed.
+    """
     run = SyntheticRun(
         {
-            g: GroupSpec(n_speakers, [w, w + 0.08], 0.6)
+            g: GroupSpec((sizes or {}).get(g, n_speakers), [w, w + 0.08], 0.6)
             for g, w in zip("abc", (0.08, 0.12, 0.2), strict=True)
         },
-        n_utterances=10,
+        n_utterances=utterances or 10,
     )
-    table = synthetic_table(run, rng=np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    if utterances:
+        items = synthetic_items(run, rng=rng)
+    else:
+        table = synthetic_table(run, rng=rng)
+        items = [
+            {
+                "condition_id": cond,
+                "utterance_id": f"{speaker}-all",
+                "speaker": speaker,
+                "group": table.groups[table.speaker_group[s]],
+                "n_ref": int(table.ref_words[s, c]),
+                "substitutions": int(table.errors[s, c]),
+                "deletions": 0,
+                "insertions": 0,
+                "error": "",
+            }
+            for s, speaker in enumerate(table.speakers)
+            for c, cond in enumerate(table.conditions)
+        ]
     folder.mkdir(parents=True)
     meta = {
         "schema_version": 1,
         "pack": {"name": "pilot", "seed": 1},
         "backend": {"name": "fake"},
         "clean_condition_id": "clean",
-        "conditions": [{"id": c} for c in table.conditions],
+        "conditions": [{"id": c} for c in ("clean", "c01")],
         "fairness": {"threshold_pts": 5},
     }
     (folder / "run.json").write_text(json.dumps(meta), encoding="utf-8")
     with (folder / "items.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, COLUMNS)
         writer.writeheader()
-        for s, speaker in enumerate(table.speakers):
-            for c, cond in enumerate(table.conditions):
-                writer.writerow(
-                    {
-                        "condition_id": cond,
-                        "utterance_id": f"{speaker}-all",
-                        "speaker": speaker,
-                        "group": table.groups[table.speaker_group[s]],
-                        "n_ref": int(table.ref_words[s, c]),
-                        "substitutions": int(table.errors[s, c]),
-                        "deletions": 0,
-                        "insertions": 0,
-                        "error": "",
-                    }
-                )
+        for item in items:
+            writer.writerow(dict(item, error="decoder crashed" if failed else ""))
     return folder
 
 
@@ -105,3 +130,98 @@ def test_usage_errors_exit_2(tmp_path):
     assert code == 2 and "give a pilot RUN_DIR or --assume-sd-pts" in out
     code, out = invoke(str(tmp_path / "missing"))
     assert code == 2 and "not a folder" in out
+
+
+@pytest.mark.timeout(60)
+def test_pilot_with_utterances_gives_a_table_of_utterances_per_speaker(tmp_path):
+    folder = write_pilot(tmp_path / "pilot", n_speakers=20, utterances=6)
+    code, out = invoke(str(folder), "--json")
+    assert code == 0
+    (row,) = json.loads(out)["rows"]
+    assert row["pilot_utterances_per_speaker"] == 6
+    grid = [c["utterances_per_speaker"] for c in row["utterances"]]
+    assert grid == [3, 6, 12, 24]
+    speakers = [c["speakers_per_group"] for c in row["utterances"]]
+    assert all(isinstance(n, int) for n in speakers)
+    assert speakers == sorted(speakers, reverse=True) and speakers[0] > speakers[-1]
+    assert row["speakers_per_group"] == speakers[1]  # the pilot's own 6 utterances
+    assert row["utterances"][2]["utterances_per_group"] == speakers[2] * 12
+    floor = row["unlimited_utterances_speakers_per_group"]
+    assert isinstance(floor, int) and floor <= speakers[-1]
+    assert row["gap_group"] in ("a", "b", "c") and row["variance_unit"] == "WER points"
+    for part in row["variance"]:
+        assert part["speakers"] == 20 and part["utterances_per_speaker"] == 6
+        assert 0 < part["within_sd"] <= part["total_sd"] or part["between_truncated"]
+        assert part["between_sd"] ** 2 == pytest.approx(
+            max(part["total_sd"] ** 2 - part["within_sd"] ** 2, 0.0), abs=1e-2
+        )
+    assert str(floor) in row["limit"] and "utterances per speaker" in row["limit"]
+    assert "nan" not in out.lower()
+    code, text = invoke(str(folder))
+    assert code == 0
+    lines = text.splitlines()
+    assert lines[0].startswith(f"c01: {speakers[1]} speakers per group to detect a gap of 5 points")
+    assert lines[1].split() == ["utterances", "per", "speaker", "3", "6*", "12", "24", "unlimited"]
+    assert lines[2].split()[3:] == [*map(str, speakers), str(floor)]
+    assert lines[4].strip() == row["limit"]
+
+
+@pytest.mark.timeout(60)
+def test_utterances_option_chooses_the_grid(tmp_path):
+    folder = write_pilot(tmp_path / "pilot", n_speakers=12, utterances=4)
+    code, out = invoke(str(folder), "--utterances", "2,8", "--utterances", "16", "--json")
+    assert code == 0
+    (row,) = json.loads(out)["rows"]
+    assert [c["utterances_per_speaker"] for c in row["utterances"]] == [2, 4, 8, 16]
+    code, out = invoke(str(folder), "--utterances", "0,x")
+    assert code == 2 and "--utterances" in out and "got '0'" in out
+
+
+def test_assumed_within_spread_plans_utterances():
+    def table(*args: str) -> dict[int, int]:
+        code, out = invoke("--assume-sd-pts", "8", "--conditions", "1", "--json", *args)
+        assert code == 0
+        (row,) = json.loads(out)["rows"]
+        return {c["utterances_per_speaker"]: c["speakers_per_group"] for c in row["utterances"]}
+
+    noise = table("--assume-within-sd-pts", "8")
+    speakers = table("--assume-within-sd-pts", "0")
+    half = table("--assume-within-sd-pts", "5.66", "--assume-utterances", "20")
+    assert list(noise) == [5, 10, 20, 40] and list(half) == [10, 20, 40, 80]
+    assert noise[10] == speakers[10]  # the same spread at the assumed 10 utterances
+    assert noise[40] <= 0.4 * noise[10]  # all utterance noise: 4x utterances, ~1/4 speakers
+    assert speakers[5] == speakers[10] == speakers[40]  # none: utterances do not help
+    assert half[80] < half[20] < half[10]  # half the variance from utterances, at 20 each
+    assert table() == {10: table()[10]}  # no within part given: the assumed 10 only
+
+
+def test_assumed_mode_usage_errors_exit_2(tmp_path):
+    code, out = invoke("--assume-sd-pts", "5", "--assume-within-sd-pts", "6")
+    assert code == 2 and "exceeds --assume-sd-pts 5" in out
+    code, out = invoke("--assume-sd-pts", "5", "--utterances", "10,20")
+    assert code == 2 and "needs --assume-within-sd-pts" in out
+    folder = write_pilot(tmp_path / "pilot", n_speakers=4, utterances=2)
+    code, out = invoke(str(folder), "--assume-within-sd-pts", "3")
+    assert code == 2 and "go with --assume-sd-pts" in out
+
+
+def test_pilots_that_cannot_be_planned_say_why(tmp_path):
+    one = write_pilot(tmp_path / "one", n_speakers=6, utterances=3, sizes={"b": 1})
+    code, out = invoke(str(one))
+    assert code == 0
+    assert out.strip() == (
+        "c01: cannot plan: group 'b' has 1 speaker with scored items (a group's spread needs "
+        "2 or more speakers with a defined Δ; see the errors in items.csv, or add speakers)"
+    )
+    failed = write_pilot(tmp_path / "failed", n_speakers=6, utterances=3, failed=True)
+    code, out = invoke(str(failed), "--json")
+    assert code == 0 and "nan" not in out.lower()
+    (row,) = json.loads(out)["rows"]
+    assert row["speakers_per_group"] is None and row["pilot_speakers"] == [0, 0, 0]
+    assert "group 'a' has 0 speakers with scored items" in row["problem"]
+    single = write_pilot(tmp_path / "single", n_speakers=8)  # one item per speaker
+    code, out = invoke(str(single), "--json")
+    (row,) = json.loads(out)["rows"]
+    assert code == 0 and isinstance(row["speakers_per_group"], int)
+    assert [c["utterances_per_speaker"] for c in row["utterances"]] == [1]
+    assert "no speaker has 2 or more scored utterances" in row["limit"]

@@ -416,10 +416,11 @@ def _decide(
         n_sims=200,
         rng=rng,
     )
+    per = "80% power (simulated) at this run's utterances per speaker"
     if plan.speakers is not None:
-        more = f"; about {plan.speakers} speakers per group would {aim} with 80% power (simulated)"
+        more = f"; about {plan.speakers} speakers per group would {aim} with {per}"
     else:
-        more = f"; even {SIZES_MAX} speakers per group would not {aim} with 80% power (simulated)"
+        more = f"; even {SIZES_MAX} speakers per group would not {aim} with {per}"
     return "inconclusive", plan.speakers, why + more
 
 

@@ -581,10 +581,18 @@ def _limit(
             f"speaker-to-speaker variation dominates ({share:.0%} of the spread at {m} "
             f"utterances; {sds})"
         )
+    cut = [p.group for p in parts if p.truncated]
+    caveat = (
+        f"; τ² is truncated at 0 in {', '.join(map(repr, cut))}: the pilot cannot tell "
+        "those speakers' own spread from utterance noise, so the fewest speakers with "
+        "unlimited utterances is optimistic"
+        if cut
+        else ""
+    )
     return (
         f"utterance sampling is {1 - share:.0%} of the spread at {m} utterances per speaker: "
         f"more utterances per speaker cut the speakers needed, down to {floor} per group at "
-        f"the least (speaker-to-speaker variation; {sds})"
+        f"the least (speaker-to-speaker variation; {sds}){caveat}"
     )
 
 

@@ -113,6 +113,7 @@ def _row(
             for p in (pilot.groups[:1] if assumed else pilot.groups)
         ],
         "limit": design.limit,
+        "problem": design.problem,
     }
 
 
@@ -305,6 +306,9 @@ def command(
     else:
         aim = "detect a gap of" if goal == "detect" else "show even within ±"
         for row in rows:
+            if any(n < 2 for n in row["pilot_speakers"]):
+                click.echo(f"{row['condition']}: cannot plan: {row['problem']}")
+                continue
             need = row["speakers_per_group"] or row["note"]
             m = row["pilot_utterances_per_speaker"]
             where = (
