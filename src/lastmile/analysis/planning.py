@@ -7,10 +7,11 @@ pilot group's speakers with replacement (their deviations from the group's mean,
 group keeps its own spread and shape), then
 
 * to *detect* a gap D: one group (the one with the widest spread, the hardest case) is
-  shifted by D and the run counts as detected when the test statistic of
-  :func:`lastmile.analysis.inference.heterogeneity_test` exceeds its null critical value at
-  α / m (m degraded conditions: what Benjamini–Hochberg asks of one uneven condition among m),
-  the critical value taken from the same simulation without the shift;
+  shifted by D and the run counts as detected when the analysis's own test (Welch's
+  heterogeneity test, :func:`lastmile.analysis.inference.welch_heterogeneity` with its degrees
+  of freedom capped as in :func:`~lastmile.analysis.inference.heterogeneity_test`) gives
+  p ≤ α / m (m degraded conditions: what Benjamini–Hochberg asks of one uneven condition
+  among m);
 * to *show even*: no shift, and every pairwise (1 − 2α) t interval lies inside ± the margin.
 
 The answer is the smallest n on a grid with power ≥ ``power`` (``None`` if none up to the
@@ -44,7 +45,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from lastmile.analysis.counts import CountTable, count_table
-from lastmile.analysis.inference import pseudo_values, welch_heterogeneity
+from lastmile.analysis.inference import _degrade, _ratio, pseudo_values, welch_heterogeneity
 from lastmile.analysis.resampling import group_sums
 
 __all__ = [
@@ -320,18 +321,6 @@ class PilotCondition:
         """The pilot's utterances per speaker: the median over all its speakers, at least 1."""
         every = np.concatenate([u for u in self.utterances if u.size] or [np.ones(1)])
         return max(1, int(np.rint(np.median(every))))
-
-
-def _degrade(wer: np.ndarray, clean: np.ndarray, relative: bool) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if not relative:
-            return wer - clean
-        return np.where(clean > 0, wer / np.where(clean > 0, clean, 1.0) - 1.0, np.nan)
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 def pilot_conditions(
