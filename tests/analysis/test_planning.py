@@ -292,3 +292,16 @@ def test_assumed_spreads_and_the_utterance_grid():
             gap=0.05,
             utterances=(0, 5),
         )
+
+
+def test_a_gap_too_small_for_any_design_is_said():
+    condition = assumed_condition(
+        sd=0.4, within_sd=0.2, utterances=10, n_groups=3, rng=np.random.default_rng(0)
+    )
+    plan = design(condition, gap=0.01, sizes=(3, 5, 8))
+    assert all(p.speakers is None for _, p in plan.by_utterances)
+    assert plan.unlimited is not None and plan.unlimited.speakers is None
+    assert plan.limit.startswith(
+        "even unlimited utterances per speaker would need more than 8 speakers per group: "
+        "speaker-to-speaker variation alone is too large for this gap"
+    )

@@ -562,7 +562,7 @@ def _limit(
     if floor is None:
         return (
             f"even unlimited utterances per speaker would need more than {top} speakers per "
-            f"group: speaker-to-speaker variation dominates ({sds})"
+            f"group: speaker-to-speaker variation alone is too large for this gap ({sds})"
         )
     if share >= 0.5 or (at_m is not None and floor >= 0.75 * at_m):
         return (
