@@ -299,10 +299,12 @@ def test_result_independent_of_item_order_and_reproducible(fast_settings):
     shuffled = [items[i] for i in np.random.default_rng(0).permutation(len(items))]
     assert run(shuffled, fast_settings, seed=11).to_dict() == first
     other = run(items, fast_settings, seed=12).to_dict()
-    # Intervals and the test are analytic; the seed drives only the planning simulation.
+    # Intervals are analytic; the seed drives the test's reference draws (4999 of them: p
+    # moves by Monte-Carlo error only, sd <= 0.0071) and the planning simulation.
     for mine, theirs in zip(other["conditions"], first["conditions"], strict=True):
         assert mine["groups"] == theirs["groups"]
-        assert mine["p_value"] == theirs["p_value"]
+        if theirs["p_value"] is not None:
+            assert mine["p_value"] == pytest.approx(theirs["p_value"], abs=0.03)
 
 
 def test_to_dict_shape(fast_settings):

@@ -92,7 +92,7 @@ def realised_power(
         psi = pseudo_values(table.errors, table.ref_words, table.speaker_group, 3, relative=False)
         if shift:
             psi = psi + gap * (table.speaker_group == g_index)[:, None]
-        _, p = heterogeneity_test(psi, table.speaker_group, 3)
+        _, p = heterogeneity_test(psi, table.speaker_group, 3, rng=rng)
         hits += bool(p[0] <= 0.05)
     return hits / sims
 

@@ -99,11 +99,11 @@ def test_heterogeneity_test_p_values_under_the_null_and_a_shift():
     group = np.array([0] * 20 + [1] * 6)
     for _ in range(20):
         psi = np.concatenate([rng.normal(0, 1, (20, 50)), rng.normal(0, 3, (6, 50))])
-        _, p = heterogeneity_test(psi, group, 2)
+        _, p = heterogeneity_test(psi, group, 2, rng=rng)
         shares.append(np.mean(p <= 0.1))
     assert 0.07 <= float(np.mean(shares)) <= 0.13
     psi[20:] += 6.0  # a shift of 4.9 standard errors is found
-    _, p = heterogeneity_test(psi, group, 2)
+    _, p = heterogeneity_test(psi, group, 2, rng=rng)
     assert np.mean(p <= 0.05) > 0.85
 
 

@@ -135,11 +135,14 @@ def analyze_table(
     level = settings.ci_level
 
     # The test that every group's Δ is the same, per degraded condition.
+    # The planning generators are spawned first, so they are the same as before the test drew.
+    plan_children = plan_seq.spawn(n_cond)
+    test_rng = np.random.default_rng(plan_seq.spawn(1)[0])
     p_values = np.full(n_cond, np.nan)
     psi = np.zeros((len(table.speakers), 0))
     if n_cond > 1 and n_groups >= 2:
         psi = pseudo_values(errors, words, sg, n_groups, relative=relative)
-        _, p_values[1:] = heterogeneity_test(psi, sg, n_groups)
+        _, p_values[1:] = heterogeneity_test(psi, sg, n_groups, rng=test_rng)
     q_values = np.full(n_cond, np.nan)
     q_values[1:] = benjamini_hochberg(p_values[1:])
 
@@ -192,7 +195,7 @@ def analyze_table(
 
     # Verdicts.
     spread, worst, best = disparity(inf.delta)
-    plan_rngs = [np.random.default_rng(s) for s in plan_seq.spawn(n_cond)]
+    plan_rngs = [np.random.default_rng(s) for s in plan_children]
     verdicts: list[ConditionVerdict] = []
     for c, condition_id in enumerate(table.conditions):
         w, b = int(worst[c]), int(best[c])

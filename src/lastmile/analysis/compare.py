@@ -11,8 +11,8 @@ g (definitions of DESIGN "Analysis"):
   delete-one-speaker jackknife over the group's speakers, a speaker left out of both runs at
   once (the same utterances in both), Student t with n − 1 degrees of freedom, the method of
   :mod:`lastmile.analysis.inference`. No interval below 3 speakers.
-- the test "does B change every group's Δ alike?": Welch's heteroscedastic ANOVA
-  (:func:`~lastmile.analysis.inference.heterogeneity_test`, df capped at the smallest group's)
+- the test "does B change every group's Δ alike?": the analysis's heterogeneity test
+  (:func:`~lastmile.analysis.inference.heterogeneity_test`, a parametric bootstrap)
   over the speakers' paired jackknife pseudo-values ψ_B − ψ_A, Benjamini–Hochberg across the
   degraded conditions at the pack's α.
 
@@ -477,7 +477,8 @@ def compare_tables(
     if n_cond > 1 and n_groups >= 2:
         psi_a = pseudo_values(table_a.errors, table_a.ref_words, sg, n_groups, relative=relative)
         psi_b = pseudo_values(table_b.errors, table_b.ref_words, sg, n_groups, relative=relative)
-        _, p_values[1:] = heterogeneity_test(psi_b - psi_a, sg, n_groups)
+        test_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+        _, p_values[1:] = heterogeneity_test(psi_b - psi_a, sg, n_groups, rng=test_rng)
     q_values = np.full(n_cond, np.nan)
     q_values[1:] = benjamini_hochberg(p_values[1:])
 
