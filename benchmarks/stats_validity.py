@@ -12,11 +12,22 @@ Prints ``key=value`` lines:
 * ``even_share_n{5,10,30}``, ``inconclusive_share_n…``: a truly even condition's verdicts.
 * ``false_even_at_margin``: a true gap equal to the threshold (5 points) called even
   (target <= 0.05).
-* ``power_gap{g}_n{n}``: share flagged uneven, one uneven condition among 10, 20 utterances.
+* ``many_null_k{k}_n{n}_{low,high}_{p_below_alpha,familywise}``: null packs of k = 4, 6, 8
+  groups x n = 4, 6, 8 speakers at about 10 % or 40 % WER under noise (what a hunt's
+  confirmation sees): share of conditions with p <= 0.05 (target 0.04-0.055) and of packs
+  with any condition ``uneven`` (target <= 0.05).
+* ``power_gap{g}_n{n}``: share flagged uneven, one uneven condition among 10, 20 utterances,
+  the gap on group c (the most varied).
+* ``study_gap_on_{c,a}_{uneven,oracle,oracle_formula,contrast_sd,welch_f,bootstrap_score}``:
+  at a 10-point gap, 10 speakers x 20 utterances, the gap on group c or on group a (the least
+  varied): the analysis's power; an oracle's that knows the group, the sign and the true
+  standard errors (one-sided z at alpha / 10); Welch's F (the test before) and Welch's
+  statistic under the analysis's parametric bootstrap, on the same runs.
 * ``seconds``: analysis of 20 conditions x 8 groups x 200 speakers x 10 utterances.
 
-Run: ``python benchmarks/stats_validity.py [--sims N] [--seed S]`` (default 100 sims: a few
-minutes on one core; use ``--sims 1000`` for the figures in benchmarks/README.md).
+Run: ``python benchmarks/stats_validity.py [--sims N] [--seed S] [--only SECTIONS]`` (default
+100 sims: several minutes on one core; benchmarks/README.md says which sims its figures used).
+``--only`` takes a comma list of coverage, null, many, verdicts, power, study, speed.
 Exits 1 if a target is missed by more than two Monte-Carlo standard errors of the estimate.
 """
 
@@ -30,12 +41,21 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from lastmile.analysis import FairnessSettings, analyze_table  # noqa: E402
 from lastmile.analysis.synthetic import GroupSpec, SyntheticRun, synthetic_table  # noqa: E402
-from lastmile.analysis.validity import coverage, null_uneven_rate, verdict_shares  # noqa: E402
+from lastmile.analysis.validity import (  # noqa: E402
+    coverage,
+    many_groups_null,
+    null_uneven_rate,
+    power_study,
+    verdict_shares,
+)
+
+SECTIONS = ("coverage", "null", "many", "verdicts", "power", "study", "speed")
 
 
 def speed_seconds(seed: int) -> float:
@@ -59,12 +79,27 @@ def main() -> int:
     parser.add_argument("--sims", type=int, default=100, help="simulated runs per check")
     parser.add_argument("--seed", type=int, default=20240611)
     parser.add_argument("--no-power", action="store_true", help="skip the power curve")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma list of sections")
     args = parser.parse_args()
-    seeds = iter(np.random.SeedSequence(args.seed).generate_state(200))
+    only = set(args.only.split(","))
+    if not only <= set(SECTIONS):
+        parser.error(f"--only: unknown sections {sorted(only - set(SECTIONS))}; use {SECTIONS}")
+    if args.no_power:
+        only.discard("power")
+    # Each section draws its seeds from its own child, so running a section alone gives the
+    # same figures as running it with the others.
+    section_seeds = dict(
+        zip(SECTIONS, np.random.SeedSequence(args.seed).spawn(len(SECTIONS)), strict=True)
+    )
+
+    def seeds_of(section: str) -> Iterator[int]:
+        return iter(int(x) for x in section_seeds[section].generate_state(100))
+
     failures: list[str] = []
     started = time.perf_counter()
     print(f"sims={args.sims}")
-    for n in (3, 5, 10, 30):
+    seeds = seeds_of("coverage")
+    for n in (3, 5, 10, 30) if "coverage" in only else ():
         cov = coverage(n_speakers=n, n_sims=args.sims, seed=int(next(seeds)))
         for kind in ("wer", "delta", "pairs"):
             value = getattr(cov, kind)
@@ -73,7 +108,8 @@ def main() -> int:
             if not 0.93 - slack <= value <= 0.97 + slack:
                 failures.append(f"coverage_{kind}_n{n}")
         print(f"shown_n{n}={cov.shown:.3f}")
-    for metric in ("absolute", "relative"):
+    seeds = seeds_of("null")
+    for metric in ("absolute", "relative") if "null" in only else ():
         for sizes in ((10, 10, 10), (30, 10, 5), (10, 10, 3)):
             null = null_uneven_rate(
                 metric=metric, sizes=sizes, n_sims=args.sims, seed=int(next(seeds))
@@ -83,15 +119,32 @@ def main() -> int:
             print(f"{key}_p_below_alpha={null.p_below_alpha:.4f}")
             if null.familywise_uneven > 0.05 + 2.0 * (0.05 * 0.95 / args.sims) ** 0.5:
                 failures.append(f"{key}_familywise")
-    for n in (5, 10, 30):
-        alike = verdict_shares(gap=0.0, n_speakers=n, n_sims=args.sims, seed=int(next(seeds)))
-        print(f"even_share_n{n}={alike.even:.4f}")
-        print(f"inconclusive_share_n{n}={alike.inconclusive:.4f}")
-    edge = verdict_shares(gap=0.05, n_speakers=30, n_sims=args.sims, seed=int(next(seeds)))
-    print(f"false_even_at_margin={edge.even:.4f}")
-    if edge.even > 0.05 + 2.0 * (0.05 * 0.95 / args.sims) ** 0.5:
-        failures.append("false_even_at_margin")
-    if not args.no_power:
+    seeds = seeds_of("many")
+    for level in ("low", "high") if "many" in only else ():
+        for k in (4, 6, 8):
+            for n in (4, 6, 8):
+                null = many_groups_null(
+                    n_groups=k, n_speakers=n, level=level, n_sims=args.sims, seed=int(next(seeds))
+                )
+                key = f"many_null_k{k}_n{n}_{level}"
+                print(f"{key}_p_below_alpha={null.p_below_alpha:.4f}")
+                print(f"{key}_familywise={null.familywise_uneven:.4f}")
+                if null.p_below_alpha > 0.055 + 2.0 * (0.05 * 0.95 / (10 * args.sims)) ** 0.5:
+                    failures.append(f"{key}_p_below_alpha")
+                if null.familywise_uneven > 0.05 + 2.0 * (0.05 * 0.95 / args.sims) ** 0.5:
+                    failures.append(f"{key}_familywise")
+    seeds = seeds_of("verdicts")
+    if "verdicts" in only:
+        for n in (5, 10, 30):
+            alike = verdict_shares(gap=0.0, n_speakers=n, n_sims=args.sims, seed=int(next(seeds)))
+            print(f"even_share_n{n}={alike.even:.4f}")
+            print(f"inconclusive_share_n{n}={alike.inconclusive:.4f}")
+        edge = verdict_shares(gap=0.05, n_speakers=30, n_sims=args.sims, seed=int(next(seeds)))
+        print(f"false_even_at_margin={edge.even:.4f}")
+        if edge.even > 0.05 + 2.0 * (0.05 * 0.95 / args.sims) ** 0.5:
+            failures.append("false_even_at_margin")
+    seeds = seeds_of("power")
+    if "power" in only:
         for gap in (0.02, 0.05, 0.10, 0.20):
             for n in (5, 10, 20, 40):
                 shares = verdict_shares(
@@ -102,10 +155,23 @@ def main() -> int:
                     seed=int(next(seeds)),
                 )
                 print(f"power_gap{round(gap * 100)}_n{n}={shares.uneven:.4f}")
-    seconds = speed_seconds(int(next(seeds)))
-    print(f"seconds={seconds:.3f}")
-    if seconds > 2.0:
-        failures.append("seconds")
+    seeds = seeds_of("study")
+    for name, group in (("c", 2), ("a", 0)) if "study" in only else ():
+        study = power_study(gap_group=group, n_sims=args.sims, seed=int(next(seeds)))
+        for field in (
+            "uneven",
+            "oracle",
+            "oracle_formula",
+            "contrast_sd",
+            "welch_f",
+            "bootstrap_score",
+        ):
+            print(f"study_gap_on_{name}_{field}={getattr(study, field):.4f}")
+    if "speed" in only:
+        seconds = speed_seconds(int(next(seeds_of("speed"))))
+        print(f"seconds={seconds:.3f}")
+        if seconds > 2.0:
+            failures.append("seconds")
     print(f"total_seconds={time.perf_counter() - started:.1f}")
     print(f"checks_failed={len(failures)}" + (f" ({'; '.join(failures)})" if failures else ""))
     return 1 if failures else 0
