@@ -185,5 +185,16 @@ def arm_fork_server() -> bool:
     if parent is None or not parent.isdigit() or not die_with_parent(int(parent)):
         return False
     server = os.getpid()
-    os.register_at_fork(after_in_child=lambda: die_with_parent(server))
+    forker = [server]  # the process forking now, set just before each fork
+
+    def before() -> None:
+        forker[0] = os.getpid()
+
+    def after_in_child() -> None:
+        # The handlers are inherited: a worker's own children (a front-end program started
+        # with a preexec_fn, which runs them) are not the server's and must not die for that.
+        if forker[0] == server:
+            die_with_parent(server)
+
+    os.register_at_fork(before=before, after_in_child=after_in_child)
     return True

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from lastmile import scratch
 from lastmile.asr.base import BackendSpec
 from lastmile.asr.params import CACHE_SALT_PARAM, Param, check_params
 from lastmile.errors import BackendError, ConfigError
@@ -212,7 +213,7 @@ class CommandBackend:
 
     def transcribe(self, batch: Sequence[np.ndarray]) -> list[str]:
         out = []
-        with tempfile.TemporaryDirectory(prefix="lastmile-cmd-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="lastmile-cmd-", dir=scratch.current()) as tmp:
             for index, audio in enumerate(batch):
                 wav = Path(tmp) / f"item{index}.wav"
                 sf.write(str(wav), np.clip(audio, -1, 1), self.sample_rate, subtype="PCM_16")
@@ -256,6 +257,7 @@ class CommandBackend:
                     stdout=out,
                     stderr=err,
                     start_new_session=True,  # its own process group, led by it
+                    env=scratch.program_env(),
                 )
             except OSError as exc:
                 raise BackendError(f"command: cannot start {argv[0]}: {exc}") from exc

@@ -33,6 +33,7 @@ from typing import IO, Any
 import numpy as np
 import soundfile as sf
 
+from lastmile import scratch
 from lastmile.asr.base import BackendSpec
 from lastmile.asr.command import (
     _kill_group,
@@ -92,6 +93,7 @@ class _Server:
                     stdout=subprocess.PIPE,
                     stderr=log,
                     start_new_session=True,  # its own process group, led by it
+                    env=scratch.program_env(),
                 )
             except OSError as exc:
                 raise ConfigError(f"command-server: cannot start {argv[0]}: {exc}") from exc
@@ -256,7 +258,7 @@ class CommandServerBackend:
         self._pid = os.getpid()
         self._failures_in_row = 0
         self._next_id = 0
-        self._tmp = tempfile.mkdtemp(prefix="lastmile-cmd-server-")
+        self._tmp = tempfile.mkdtemp(prefix="lastmile-cmd-server-", dir=scratch.current())
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, True)
         self.restarts = 0  # restarts so far (a program that died, timed out or lost step)
         self._server = self._start()
@@ -399,7 +401,7 @@ class CommandServerBackend:
             self._next_id += 1
             request_id = str(self._next_id)
             if not self._cleanup.alive:  # closed, now used again: a new folder
-                self._tmp = tempfile.mkdtemp(prefix="lastmile-cmd-server-")
+                self._tmp = tempfile.mkdtemp(prefix="lastmile-cmd-server-", dir=scratch.current())
                 self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, True)
             wav = Path(self._tmp) / f"request-{request_id}.wav"
             subtype = _SUBTYPES[self.sample_format]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from lastmile import scratch
 from lastmile.audio import validate_audio, write_audio
 from lastmile.errors import AudioError
 from lastmile.frontend.specs import CommandSpec
@@ -88,7 +89,7 @@ class Command:
         """``audio`` (shape ``(n,)``, float32) through the program; its output, any length."""
         audio = validate_audio(audio, source="frontend command input")
         shown = " ".join(self.spec.argv)
-        with tempfile.TemporaryDirectory(prefix="lastmile-frontend-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="lastmile-frontend-", dir=scratch.current()) as tmp:
             folder = Path(tmp)
             src, dst = folder / "in.wav", folder / "out.wav"
             write_audio(src, audio, sample_rate=sample_rate)
@@ -112,6 +113,7 @@ class Command:
                         cwd=folder,
                         start_new_session=True,
                         preexec_fn=in_child,
+                        env=scratch.program_env(),
                     )
                 except OSError as exc:
                     raise FrontEndCommandError(

@@ -42,6 +42,7 @@ from lastmile.run.files import (
     open_atomic,
     refuse_symlink,
     safe_component,
+    scratch_folder,
     write_text_atomic,
     write_with,
 )
@@ -436,37 +437,14 @@ def _run_pack(
 
     report()
     tasks = planned_tasks()
-    if getattr(ctx.backend, "io_bound", False):  # remote: threads, not processes
-        _run_in_flight(ctx, tasks, finish, report, prewarm_reports=options.reports)
-    elif ray_session is not None:
-        if own_backend:
-            _release(ctx.backend)  # the actors decode; ours only gave the fingerprint
-        if options.reports:
-            _prewarm_reports()
-        ray_session.run(
-            loaded=loaded,
-            spec=spec,
-            renderer=ctx.renderer,
-            normalizer=loaded.pack.normalizer,
-            retries=options.retries,
-            item_timeout_s=options.item_timeout_s,
-            ship_audio=options.ship_audio,
-            tasks=tasks,
-            finish=finish,
-            report=report,
+    with scratch_folder(run_dir) as scratch:  # temporary files stay in the run folder
+        _decode_all(
+            ctx, loaded, spec, options, tasks, finish, report, ray_session, own_backend, scratch
         )
-        ray_session.close()  # no actor outlives the decoding
-    elif options.workers <= 1:
-        _run_inline(ctx, tasks, finish, report, prewarm_reports=options.reports)
-    else:
-        if own_backend:
-            _release(ctx.backend)  # the workers decode; ours only gave the fingerprint
-        _run_pool(loaded, spec, options, tasks, finish, report)
-
-    store.set_meta("finished_at", _now())
-    n_records, errors = _write_items_csv(run_dir / "items.csv", store.records())
-    n_failed_all = sum(errors.values())
-    _write_examples(run_dir, ctx, corpus, store, per_condition=options.examples_per_condition)
+        store.set_meta("finished_at", _now())
+        n_records, errors = _write_items_csv(run_dir / "items.csv", store.records())
+        n_failed_all = sum(errors.values())
+        _write_examples(run_dir, ctx, corpus, store, per_condition=options.examples_per_condition)
     store.close()
     meta["finished_at"] = _now()
     meta["complete"] = n_records == total
@@ -621,6 +599,47 @@ def _prewarm_reports() -> None:
     threading.Thread(target=work, name="lastmile-prewarm", daemon=True).start()
 
 
+def _decode_all(
+    ctx: WorkerContext,
+    loaded: LoadedPack,
+    spec: Any,
+    options: RunOptions,
+    tasks: Iterator[Task],
+    finish: Callable[..., None],
+    report: Callable[[], None],
+    ray_session: Any,
+    own_backend: bool,
+    scratch: Path,
+) -> None:
+    """Decode every task: on threads (remote backends), Ray actors, inline or a pool."""
+    if getattr(ctx.backend, "io_bound", False):  # remote: threads, not processes
+        _run_in_flight(ctx, tasks, finish, report, prewarm_reports=options.reports)
+    elif ray_session is not None:
+        if own_backend:
+            _release(ctx.backend)  # the actors decode; ours only gave the fingerprint
+        if options.reports:
+            _prewarm_reports()
+        ray_session.run(
+            loaded=loaded,
+            spec=spec,
+            renderer=ctx.renderer,
+            normalizer=loaded.pack.normalizer,
+            retries=options.retries,
+            item_timeout_s=options.item_timeout_s,
+            ship_audio=options.ship_audio,
+            tasks=tasks,
+            finish=finish,
+            report=report,
+        )
+        ray_session.close()  # no actor outlives the decoding
+    elif options.workers <= 1:
+        _run_inline(ctx, tasks, finish, report, prewarm_reports=options.reports)
+    else:
+        if own_backend:
+            _release(ctx.backend)  # the workers decode; ours only gave the fingerprint
+        _run_pool(loaded, spec, options, tasks, finish, report, scratch)
+
+
 def _run_inline(
     ctx: WorkerContext,
     tasks: Iterator[Task],
@@ -709,6 +728,7 @@ def _run_pool(
     tasks: Iterator[Task],
     finish: Callable[..., None],
     report: Callable[[], None],
+    scratch: Path | None = None,
 ) -> None:
     """Stream tasks to a process pool, at most 2 per worker in flight (flat memory).
 
@@ -741,6 +761,7 @@ def _run_pool(
                 loaded.pack.normalizer,
                 options.retries,
                 options.item_timeout_s,
+                None if scratch is None else str(scratch),
             ),
         )
 

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ __all__ = [
     "open_atomic",
     "refuse_symlink",
     "safe_component",
+    "scratch_folder",
     "write_bytes_atomic",
     "write_text_atomic",
     "write_with",
@@ -47,6 +49,9 @@ __all__ = [
 
 MAX_COMPONENT = 100
 """Longest file-name component :func:`safe_component` makes (bytes, ASCII)."""
+
+SCRATCH = ".scratch"
+"""A run folder's temporary folder while it decodes (:func:`scratch_folder`)."""
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet read a cell as a formula."""
@@ -213,3 +218,24 @@ def csv_uncell(text: str) -> str:
     if text.startswith("'") and text[1:].startswith(FORMULA_START):
         return text[1:]
     return text
+
+
+@contextlib.contextmanager
+def scratch_folder(run_dir: Path) -> Iterator[Path]:
+    """``run_dir/.scratch`` as this process's scratch folder (:mod:`lastmile.scratch`) while
+    the block runs: emptied when it starts (what a killed attempt left), removed when it ends.
+    """
+    from lastmile import scratch as scratch_module
+
+    scratch = run_dir / SCRATCH
+    refuse_symlink(scratch)
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir()
+    previous = scratch_module.current()
+    scratch_module.set_current(scratch)
+    try:
+        yield scratch
+    finally:
+        scratch_module.set_current(previous)
+        shutil.rmtree(scratch, ignore_errors=True)

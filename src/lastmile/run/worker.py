@@ -121,12 +121,16 @@ def init_worker(
     normalizer: str,
     retries: int,
     item_timeout_s: float | None = None,
+    scratch: str | None = None,
 ) -> None:
     """Pool initializer: load the pack and build the backend once per process, with the
-    process settings of ``lastmile.tuning``."""
+    process settings of ``lastmile.tuning``; temporary files go to the run folder's
+    ``scratch`` (:func:`lastmile.run.files.scratch_folder`)."""
     from lastmile.asr import build_backend
+    from lastmile.scratch import set_current
     from lastmile.tuning import configure_worker
 
+    set_current(scratch)
     configure_worker()
     loaded = load_pack(Path(pack_path))
     _CONTEXT["ctx"] = WorkerContext(
