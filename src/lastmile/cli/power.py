@@ -312,9 +312,9 @@ def command(
             need = row["speakers_per_group"] or row["note"]
             m = row["pilot_utterances_per_speaker"]
             where = (
-                f"assumed, {m} utterances each"
+                f"assumed, {m} utterance{'s' if m != 1 else ''} each"
                 if assumed
-                else f"{row['pilot_speakers']}, {m} utterances each"
+                else f"{row['pilot_speakers']}, {m} utterance{'s' if m != 1 else ''} each"
             )
             click.echo(
                 f"{row['condition']}: {need} speakers per group to {aim} "
