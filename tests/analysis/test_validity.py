@@ -8,7 +8,13 @@ import pytest
 
 from lastmile.analysis import FairnessSettings, analyze_table
 from lastmile.analysis.synthetic import MEAN_WORDS, GroupSpec, SyntheticRun, synthetic_table
-from lastmile.analysis.validity import coverage, null_uneven_rate, verdict_shares
+from lastmile.analysis.validity import (
+    coverage,
+    many_groups_null,
+    null_uneven_rate,
+    power_study,
+    verdict_shares,
+)
 
 
 def test_synthetic_pooled_wer_converges_to_the_truth():
@@ -111,3 +117,21 @@ def test_table_and_items_give_the_same_analysis():
         for cell_a, cell_b in zip(mine["groups"], theirs["groups"], strict=True):
             cell_a["n_items"] = cell_b["n_items"]
     assert from_items == direct
+
+
+@pytest.mark.timeout(60)
+def test_many_small_groups_at_high_wer_hold_the_level():
+    # 8 groups of 4 speakers at about 40 % WER: Welch's F rejected about 9 % of these null
+    # conditions at p <= 0.05; the bootstrap about 4.5 % (benchmark, 200 packs).
+    result = many_groups_null(n_groups=8, n_speakers=4, level="high", n_sims=25, seed=5)
+    assert result.p_below_alpha <= 0.08  # 250 conditions: sd about 0.014
+    assert result.familywise_uneven <= 0.16
+
+
+@pytest.mark.timeout(60)
+def test_power_study_oracle_bounds_the_tests():
+    study = power_study(n_sims=40, seed=4)
+    assert study.oracle >= study.uneven
+    assert study.oracle >= study.welch_f
+    assert 0.02 < study.contrast_sd < 0.06  # about 3.5 points with 10 speakers
+    assert study.oracle == pytest.approx(study.oracle_formula, abs=0.2)
