@@ -10,6 +10,7 @@ real engine.
 
     python benchmarks/hunt.py                 # 50 planted seeds, 200 null seeds, 2 % budget
     python benchmarks/hunt.py seeds=10 null_seeds=50 share=0.05
+    python benchmarks/hunt.py seeds=0 null_seeds=1000     # the false-confirmation rate alone
 
 Keys:
   grid_points=           points of the exhaustive grid at the hunt's resolution
@@ -204,11 +205,13 @@ def main(argv: Sequence[str]) -> None:
     print(f"grid_points={sp.size}")
     print(f"grid_decodes={grid_decodes}")
     print(f"budget={budget}")
-    print(f"decodes_to_find={float(np.mean(used)) / grid_decodes:.4f}")
-    print(f"found_rate={found / seeds:.3f}")
-    print(f"false_confirm_rate={false / null_seeds:.3f}")
-    se = math.sqrt(max(false, 1) / null_seeds * (1 - false / null_seeds) / null_seeds)
-    print(f"false_confirm_rate_se={se:.3f}")
+    if seeds:  # seeds=0 measures only the false-confirmation rate
+        print(f"decodes_to_find={float(np.mean(used)) / grid_decodes:.4f}")
+        print(f"found_rate={found / seeds:.3f}")
+    if null_seeds:
+        print(f"false_confirm_rate={false / null_seeds:.3f}")
+        se = math.sqrt(max(false, 1) / null_seeds * (1 - false / null_seeds) / null_seeds)
+        print(f"false_confirm_rate_se={se:.3f}")
     print(f"alpha={fairness.alpha}")
     print(f"seeds={seeds}")
     print(f"null_seeds={null_seeds}")
