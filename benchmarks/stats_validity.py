@@ -15,14 +15,16 @@ Prints ``key=value`` lines:
 * ``many_null_k{k}_n{n}_{low,high}_{p_below_alpha,familywise}``: null packs of k = 4, 6, 8
   groups x n = 4, 6, 8 speakers at about 10 % or 40 % WER under noise (what a hunt's
   confirmation sees): share of conditions with p <= 0.05 (target 0.04-0.055) and of packs
-  with any condition ``uneven`` (target <= 0.05).
+  with any condition ``uneven`` (target <= 0.05); ``…_welch_f_…`` and ``…_max_…``: the same
+  for Welch's F with capped df (the test before) and for the largest studentized pairwise
+  gap under the same parametric bootstrap, on the same runs.
 * ``power_gap{g}_n{n}``: share flagged uneven, one uneven condition among 10, 20 utterances,
   the gap on group c (the most varied).
-* ``study_gap_on_{c,a}_{uneven,oracle,oracle_formula,contrast_sd,welch_f,bootstrap_score}``:
+* ``study_gap_on_{c,a}_{uneven,oracle,oracle_formula,contrast_sd,welch_f,bootstrap_max}``:
   at a 10-point gap, 10 speakers x 20 utterances, the gap on group c or on group a (the least
   varied): the analysis's power; an oracle's that knows the group, the sign and the true
-  standard errors (one-sided z at alpha / 10); Welch's F (the test before) and Welch's
-  statistic under the analysis's parametric bootstrap, on the same runs.
+  standard errors (one-sided z at alpha / 10); Welch's F (the test before) and the largest
+  studentized pairwise gap under the same parametric bootstrap, on the same runs.
 * ``seconds``: analysis of 20 conditions x 8 groups x 200 speakers x 10 utterances.
 
 Run: ``python benchmarks/stats_validity.py [--sims N] [--seed S] [--only SECTIONS]`` (default
@@ -129,6 +131,10 @@ def main() -> int:
                 key = f"many_null_k{k}_n{n}_{level}"
                 print(f"{key}_p_below_alpha={null.p_below_alpha:.4f}")
                 print(f"{key}_familywise={null.familywise_uneven:.4f}")
+                for other in ("welch_f", "max"):
+                    for what in ("p_below_alpha", "familywise"):
+                        value = getattr(null, f"{other}_{what}")
+                        print(f"{key}_{other}_{what}={value:.4f}")
                 if null.p_below_alpha > 0.055 + 2.0 * (0.05 * 0.95 / (10 * args.sims)) ** 0.5:
                     failures.append(f"{key}_p_below_alpha")
                 if null.familywise_uneven > 0.05 + 2.0 * (0.05 * 0.95 / args.sims) ** 0.5:
@@ -164,7 +170,7 @@ def main() -> int:
             "oracle_formula",
             "contrast_sd",
             "welch_f",
-            "bootstrap_score",
+            "bootstrap_max",
         ):
             print(f"study_gap_on_{name}_{field}={getattr(study, field):.4f}")
     if "speed" in only:

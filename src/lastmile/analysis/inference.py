@@ -270,14 +270,15 @@ def bootstrap_heterogeneity(
     n: np.ndarray,
     *,
     rng: np.random.Generator,
-    statistic: str = "max",
+    statistic: str = "score",
     n_draws: int = N_REFERENCE_DRAWS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A parametric-bootstrap test (Krishnamoorthy, Lu & Mathew 2007) that the groups' Δ agree.
 
     ``delta``, ``variance``: (K, G) group means and variances of the mean; ``n``: (G,) group
-    sizes. The observed statistic (``"max"``: the largest studentized pairwise gap, Games–Howell
-    style; ``"score"``: Welch's Σ w (Δ − m)²) is referred to its distribution when every
+    sizes. The observed statistic (``"score"``: Welch's Σ w (Δ − m)², which uses every group;
+    ``"max"``: the largest studentized pairwise gap, Games–Howell style, kept for the
+    benchmark's comparison) is referred to its distribution when every
     group has the same Δ and normal speakers: a group's mean is drawn as N(0, v_g) and its
     variance as v_g · χ²_ν / ν, the statistic recomputed from the drawn pair, ``n_draws``
     times; p = (1 + #{T* ≥ T}) / (1 + n_draws). This carries the small-sample law of every
@@ -346,14 +347,14 @@ def heterogeneity_test(
     n_groups: int,
     *,
     rng: np.random.Generator,
-    statistic: str = "max",
+    statistic: str = "score",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Do the groups' Δ differ? A parametric-bootstrap test over the speakers' pseudo-values.
 
     ``psi`` (S, K): pseudo-values (:func:`pseudo_values`) of K conditions; a group's Δ is
     their mean and its variance their variance / n (the jackknife's), so each group is judged
-    against its own spread and size. The statistic (by default the largest studentized
-    pairwise gap) is calibrated by :func:`bootstrap_heterogeneity` from ``rng``. Measured on
+    against its own spread and size. The statistic (by default Welch's Σ w (Δ − m)² over all
+    groups) is calibrated by :func:`bootstrap_heterogeneity` from ``rng``. Measured on
     the synthetic null packs of ``benchmarks/stats_validity.py`` (figures in
     benchmarks/README.md). Returns ``(T (K,), p (K,))``; ``nan`` where a pseudo-value is
     undefined or a group has fewer than two speakers.
