@@ -408,7 +408,7 @@ class Comparison:
                 "ci_level": s.ci_level,
                 "min_speakers": s.min_speakers,
                 "interval": "paired delete-one-speaker jackknife, Student t (n - 1 df)",
-                "test": "Welch heteroscedastic ANOVA of paired pseudo-values, BH across conditions",
+                "test": "Welch statistic of paired pseudo-values, parametric bootstrap, BH",
             },
             "run_a": self.run_a.to_dict(),
             "run_b": self.run_b.to_dict(),
