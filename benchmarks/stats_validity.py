@@ -20,10 +20,12 @@ Prints ``key=value`` lines:
   gap under the same parametric bootstrap, on the same runs.
 * ``power_gap{g}_n{n}``: share flagged uneven, one uneven condition among 10, 20 utterances,
   the gap on group c (the most varied).
-* ``study_gap_on_{c,a}_{uneven,oracle,oracle_formula,contrast_sd,welch_f,bootstrap_max}``:
+* ``study_gap_on_{c,a}_{uneven,oracle,oracle_formula,omnibus_known_se,contrast_sd,welch_f,
+  bootstrap_max}``:
   at a 10-point gap, 10 speakers x 20 utterances, the gap on group c or on group a (the least
   varied): the analysis's power; an oracle's that knows the group, the sign and the true
-  standard errors (one-sided z at alpha / 10); Welch's F (the test before) and the largest
+  standard errors (one-sided z at alpha / 10); a test of all groups alike that knows the
+  standard errors (noncentral chi-square, 2 df); Welch's F (the test before) and the largest
   studentized pairwise gap under the same parametric bootstrap, on the same runs.
 * ``seconds``: analysis of 20 conditions x 8 groups x 200 speakers x 10 utterances.
 
@@ -168,6 +170,7 @@ def main() -> int:
             "uneven",
             "oracle",
             "oracle_formula",
+            "omnibus_known_se",
             "contrast_sd",
             "welch_f",
             "bootstrap_max",

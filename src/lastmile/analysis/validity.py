@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import chi2, ncx2, norm
 
 from lastmile.analysis.analyze import analyze_table
 from lastmile.analysis.counts import CountTable
@@ -359,7 +359,10 @@ class PowerResult:
     standard errors: z = (Δ_gap-group − the precision-weighted mean of the others' Δ) / its
     true sd (the sd over the runs), rejected at z_{1 − α/m} (m = 10: Benjamini–Hochberg's
     threshold for one uneven condition among m). ``oracle_formula``: the same from the normal
-    law, Φ(gap / sd − z_{1 − α/m}). ``welch_f``: Welch's F with the capped degrees of freedom
+    law, Φ(gap / sd − z_{1 − α/m}). ``omnibus_known_se``: the best a test of "all groups alike"
+    could do that does not know the group or the sign but knows every standard error: Welch's
+    statistic is then χ²_{k−1} with noncentrality (gap / sd)², rejected at χ²_{k−1, 1 − α/m}.
+    ``welch_f``: Welch's F with the capped degrees of freedom
     (the test before); ``bootstrap_max``: the largest studentized pairwise gap calibrated by
     the same parametric bootstrap as the analysis's Welch statistic. For these two, flagged is
     q ≤ α after BH over the pack and a shown disparity ≥ the threshold, as the analysis does.
@@ -368,6 +371,7 @@ class PowerResult:
     uneven: float
     oracle: float
     oracle_formula: float
+    omnibus_known_se: float
     contrast_sd: float
     welch_f: float
     bootstrap_max: float
@@ -423,6 +427,7 @@ def power_study(
         uneven=float(np.mean(flags["uneven"])),
         oracle=float(np.mean(contrast / sd > critical)),
         oracle_formula=float(norm.sf(critical - gap / sd)),
+        omnibus_known_se=float(ncx2.sf(chi2.ppf(1.0 - alpha / 10, 2), 2, (gap / sd) ** 2)),
         contrast_sd=sd,
         welch_f=float(np.mean(flags["welch_f"])),
         bootstrap_max=float(np.mean(flags["bootstrap_max"])),
