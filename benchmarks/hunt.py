@@ -11,6 +11,7 @@ real engine.
     python benchmarks/hunt.py                 # 50 planted seeds, 200 null seeds, 2 % budget
     python benchmarks/hunt.py seeds=10 null_seeds=50 share=0.05
     python benchmarks/hunt.py seeds=0 null_seeds=1000     # the false-confirmation rate alone
+    python benchmarks/hunt.py seeds=0 null_seeds=0 direct=600   # the test alone (below)
 
 Keys:
   grid_points=           points of the exhaustive grid at the hunt's resolution
@@ -21,6 +22,12 @@ Keys:
                          planted region with g2 the worst group (goal >= 0.9)
   false_confirm_rate=    share of null seeds (the same surface without the planted region)
                          with any confirmed finding (goal <= alpha), with its standard error
+  direct_p_below_alpha_<condition>=, direct_welch_f_p_below_alpha_<condition>=
+                         with direct=N: N null packs of the confirmation's shape (6 groups x
+                         6 speakers x 8 utterances) under four fixed conditions (the two of
+                         highest WER, two near the clean WER), the share with p <= 0.05 from
+                         the real analyze_table, and from Welch's F (the test before) on the
+                         same tables
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from lastmile.analysis import FairnessSettings
+from lastmile.analysis import FairnessSettings, analyze_table
+from lastmile.analysis.counts import count_table
+from lastmile.analysis.inference import group_means, pseudo_values, welch_heterogeneity
 from lastmile.hunt.search import UttRef, run_hunt
 from lastmile.hunt.settings import HuntSettings
 from lastmile.hunt.space import Candidate, Space, build_space
@@ -162,6 +171,31 @@ class Simulator:
         return out
 
 
+def direct_null(sp: Space, utts: Sequence[UttRef], packs: int) -> dict[str, tuple[float, float]]:
+    """Share of null packs with p <= 0.05 per condition: the analysis's test, Welch's F."""
+    confirm = [u for u in utts if int(u.speaker.split("-s")[1]) < SPEAKERS_PER_GROUP // 2]
+    probe = Simulator(sp, utts, seed=0, planted=False)
+    some = list(sp.grid())[:: max(1, sp.size // 400)]
+    ranked = sorted(some, key=lambda c: -np.mean([probe.p(c, u) for u in confirm]))
+    chosen = [ranked[0], ranked[1], ranked[len(ranked) // 2], ranked[-1]]
+    new, old = [], []
+    for seed in range(packs):
+        sim = Simulator(sp, utts, seed=500_000 + seed, planted=False)
+        table = count_table(sim("confirm", chosen, confirm), clean_condition_id="clean")
+        analysis = analyze_table(table, settings=FairnessSettings(), seed=seed, plan=False)
+        new.append([v.p_value for v in analysis.verdicts[1:]])
+        g = len(table.groups)
+        psi = pseudo_values(table.errors, table.ref_words, table.speaker_group, g, relative=False)
+        means, variances, sizes = group_means(psi, table.speaker_group, g)
+        sizes_2d = np.broadcast_to(sizes, means.shape)
+        old.append(welch_heterogeneity(means, variances, sizes_2d, cap_df=True)[3])
+    p_new, p_old = np.array(new) <= 0.05, np.array(old) <= 0.05
+    return {
+        sp.condition_id(c): (float(p_new[:, k].mean()), float(p_old[:, k].mean()))
+        for k, c in enumerate(chosen)
+    }
+
+
 def main(argv: Sequence[str]) -> None:
     args = dict(a.split("=", 1) for a in argv)
     seeds = int(args.get("seeds", 50))
@@ -212,6 +246,11 @@ def main(argv: Sequence[str]) -> None:
         print(f"false_confirm_rate={false / null_seeds:.3f}")
         se = math.sqrt(max(false, 1) / null_seeds * (1 - false / null_seeds) / null_seeds)
         print(f"false_confirm_rate_se={se:.3f}")
+    direct = int(args.get("direct", 0))
+    if direct:
+        for cid, (p_new, p_old) in direct_null(sp, utts, direct).items():
+            print(f"direct_p_below_alpha_{cid}={p_new:.4f}")
+            print(f"direct_welch_f_p_below_alpha_{cid}={p_old:.4f}")
     print(f"alpha={fairness.alpha}")
     print(f"seeds={seeds}")
     print(f"null_seeds={null_seeds}")
