@@ -266,7 +266,8 @@ def comparison_html(data: Mapping[str, Any]) -> str:
         _e(
             f"Changes B − A carry paired {level * 100:g}% intervals: the delete-one-speaker "
             "jackknife over each group's speakers (a speaker left out of both runs at once), "
-            "Student t with n − 1 degrees of freedom. A verdict comes from Welch's test of "
+            "Student t with n − 1 degrees of freedom. A verdict comes from Welch's statistic "
+            "(parametric bootstrap) of "
             f"whether the groups' change differs (Benjamini–Hochberg at α = "
             f"{data['settings']['alpha']:g}); more or less uneven when, in addition, the "
             "jackknife interval of the change of the gap (largest minus smallest Δ) excludes 0. "

@@ -185,7 +185,8 @@ def print_summary(summary: Mapping[str, Any], console: Console) -> None:
     note = Text(
         f"U = largest minus smallest Δ across groups; flag uneven when U ≥ "
         f"{threshold_text} and q ≤ {settings['alpha']:g} "
-        f"(Welch's test of equal Δ, Benjamini–Hochberg); even when every pairwise gap's "
+        f"(Welch's statistic of equal Δ, parametric bootstrap, Benjamini–Hochberg); even "
+        f"when every pairwise gap's "
         f"{(1 - 2 * settings['alpha']) * 100:g}% interval lies within ± {threshold_text}.",
         style="dim",
     )
