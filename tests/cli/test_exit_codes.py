@@ -587,6 +587,13 @@ def test_full_disk_while_writing_reports_names_the_file_and_report_rebuilds_them
 # -- Ctrl-C ----------------------------------------------------------------------------------
 
 
+def _sigint_default() -> None:
+    """In the child before exec: Ctrl-C's default action, so that Python installs its handler
+    even where these tests run with SIGINT ignored (a background job of a non-interactive
+    shell inherits it so, and a process keeps an inherited SIG_IGN)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.timeout(240)
 def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path: Path, asr_script: Path):
     pack = _pack(tmp_path / "pack", asr_script, per_group=2, snrs=[10, 0])  # 12 items
@@ -609,6 +616,7 @@ def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path: Path, asr_script: Path):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "FIXED_ASR_SLEEP_S": "0.4"},
+        preexec_fn=_sigint_default,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:

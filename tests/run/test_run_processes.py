@@ -102,7 +102,13 @@ def test_a_killed_two_worker_run_leaves_no_process(
     cmd = [sys.executable, "-m", "lastmile.cli", "run", str(pack), "--asr", "slow"]
     cmd += ["--workers", "2", "--no-cache", "-q", "--out", str(out)]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        # Ctrl-C's default action even where the tests run with SIGINT ignored (a background
+        # job of a non-interactive shell), which the run would otherwise inherit
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 120
