@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -91,7 +92,57 @@ def test_too_few_speakers_give_no_interval_and_say_why() -> None:
     )
     change = rep.row("hum", "n").u_change
     assert math.isnan(change.ci_low) and "fewer than 3 speakers" in change.ci_note
-    assert "CI" not in rep.row("hum", "n").sentence
+    sentence = rep.row("hum", "n").sentence
+    assert "CI" not in sentence and "fewer than 3 speakers" in sentence  # says why
+
+
+def _clean_errors_only_for(n_speakers: int, with_errors: int) -> list[dict]:
+    """Group a: only ``with_errors`` of its speakers make errors on clean speech (5 per 100
+    words); group b: every speaker does. The relative Δ of a resample that draws none of a's
+    error-making speakers is undefined (a clean WER of 0)."""
+    items = []
+    for cond, (err_a, err_b) in {
+        "clean": (5, 6),
+        "hum": (10, 26),
+        "hum+n": (8, 12),
+        "clean+n": (6, 6),
+    }.items():
+        for group, errs in (("a", err_a), ("b", err_b)):
+            for s in range(n_speakers):
+                mute = cond == "clean" and group == "a" and s >= with_errors
+                items.append(
+                    {
+                        "condition_id": cond,
+                        "utterance_id": f"{group}{s}-u",
+                        "speaker": f"{group}{s}",
+                        "group": group,
+                        "n_ref": 100,
+                        "substitutions": 0 if mute else errs + s % 3,
+                        "deletions": 0,
+                        "insertions": 0,
+                        "error": None,
+                    }
+                )
+    return items
+
+
+def test_resamples_with_an_undefined_delta_are_counted_and_said() -> None:
+    settings = FairnessSettings(metric="relative")
+    # 3 of 10 speakers make clean errors: (7/10)^9 = 4 % of resamples draw none of them
+    table = count_table(_clean_errors_only_for(10, 3), clean_condition_id="clean")
+    rep = analyze_mitigation(table, PAIRS, settings=settings, rng=np.random.default_rng(1))
+    change = rep.row("hum", "n").u_change
+    assert math.isfinite(change.ci_low)
+    match = re.search(r"(\d+) of 2000 speaker resamples left a cell undefined", change.ci_note)
+    assert match and 20 <= int(match.group(1)) <= 150, change.ci_note
+    assert f"the interval is from the other {2000 - int(match.group(1))}" in change.ci_note
+    # 1 of 4: most resamples of 3 draws miss that speaker: no interval, and the sentence says why
+    table = count_table(_clean_errors_only_for(4, 1), clean_condition_id="clean")
+    rep = analyze_mitigation(table, PAIRS, settings=settings, rng=np.random.default_rng(1))
+    row = rep.row("hum", "n")
+    assert math.isnan(row.u_change.ci_low)
+    assert row.u_change.ci_note.startswith("no interval: ")
+    assert "clean WER of 0 under the relative metric" in row.sentence
 
 
 def test_missing_twins_are_refused() -> None:
@@ -213,3 +264,19 @@ def test_expectations_check_closure_and_clean_cost() -> None:
     )
     assert "checks nothing" in none_qualifies[0]
     assert "no condition 'pink'" in check(closes_pct_at_least=1, conditions=["pink"])[0]
+
+
+def test_reports_say_why_an_interval_is_missing() -> None:
+    from lastmile.report.mitigation import mitigation_html, mitigation_markdown
+
+    table = count_table(_clean_errors_only_for(4, 1), clean_condition_id="clean")
+    rep = analyze_mitigation(
+        table, PAIRS, settings=FairnessSettings(metric="relative"), rng=np.random.default_rng(1)
+    )
+    summary = {"analysis": {"groups": ["a", "b"]}, "mitigation": rep.to_dict()}
+    md = "\n".join(mitigation_markdown(summary, escape=str))
+    assert "- hum at 5 dB, n: change in U: no interval: " in md
+    assert "\nIntervals:\n" in md
+    assert "cost on clean speech" not in md.split("Intervals:")[1]  # WER differences: defined
+    page = mitigation_html(summary)
+    assert "<ul class='muted'><li>hum at 5 dB, n: change in U: no interval: " in page

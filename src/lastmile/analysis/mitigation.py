@@ -222,10 +222,30 @@ def _estimate(value: float, boot: np.ndarray, level: float, note: str, df: int) 
     finite = boot[np.isfinite(boot)]
     if finite.size < 0.9 * boot.size:
         return Estimate(
-            value, math.nan, math.nan, "no interval: most resamples left a cell undefined"
+            value, math.nan, math.nan, _undefined_note(boot.size - finite.size, boot.size)
         )
     half = float(stats.t.ppf(0.5 + level / 2.0, df)) * float(np.std(finite, ddof=1))
-    return Estimate(value, value - half, value + half)
+    return Estimate(
+        value, value - half, value + half, _dropped_note(boot.size - finite.size, boot.size)
+    )
+
+
+def _undefined_note(undefined: int, total: int) -> str:
+    return (
+        f"no interval: {undefined} of {total} speaker resamples left a cell undefined (no "
+        "reference words, or a clean WER of 0 under the relative metric)"
+    )
+
+
+def _dropped_note(dropped: int, total: int) -> str:
+    """ "" when every resample counted; otherwise the sentence saying how many did not."""
+    if dropped == 0:
+        return ""
+    return (
+        f"{dropped} of {total} speaker resamples left a cell undefined (no reference words, or "
+        f"a clean WER of 0 under the relative metric); the interval is from the other "
+        f"{total - dropped}"
+    )
 
 
 def _tied_error(d: np.ndarray, dev: np.ndarray) -> np.ndarray:
@@ -269,10 +289,9 @@ def _change_in_u(
     if not math.isfinite(value):
         return Estimate(value, math.nan, math.nan, "undefined: a cell has no reference words")
     rows = np.isfinite(boot_without).all(axis=1) & np.isfinite(boot_with).all(axis=1)
+    dropped = int(rows.size - rows.sum())
     if rows.sum() < 0.9 * rows.size:
-        return Estimate(
-            value, math.nan, math.nan, "no interval: most resamples left a cell undefined"
-        )
+        return Estimate(value, math.nan, math.nan, _undefined_note(dropped, rows.size))
     b_without, b_with = boot_without[rows], boot_with[rows]
     plain_without = np.ptp(b_without, axis=1) - np.ptp(d_without)
     plain_with = np.ptp(b_with, axis=1) - np.ptp(d_with)
@@ -288,7 +307,9 @@ def _change_in_u(
         float(np.std(tied_with - tied_without, ddof=1)),
     )
     half = float(stats.t.ppf(0.5 + level / 2.0, df)) * se
-    return Estimate(value, min(centres) - half, max(centres) + half)
+    return Estimate(
+        value, min(centres) - half, max(centres) + half, _dropped_note(dropped, rows.size)
+    )
 
 
 def _fmt(value: float) -> str:
@@ -297,12 +318,15 @@ def _fmt(value: float) -> str:
 
 def _sentence(m: Mitigation, level: float) -> str:
     u = m.u_change
-    ci = (
-        f" (change {u.value * 100:+.1f}, {level * 100:g} % CI {u.ci_low * 100:+.1f} to "
-        f"{u.ci_high * 100:+.1f})"
-        if math.isfinite(u.ci_low)
-        else ""
-    )
+    if math.isfinite(u.ci_low):
+        ci = (
+            f" (change {u.value * 100:+.1f}, {level * 100:g} % CI {u.ci_low * 100:+.1f} to "
+            f"{u.ci_high * 100:+.1f})"
+        )
+    elif u.ci_note:
+        ci = f" ({u.ci_note})"
+    else:
+        ci = ""
     cost = m.clean_cost.overall
     cost_ci = (
         f" (CI {cost.ci_low * 100:+.1f} to {cost.ci_high * 100:+.1f})"

@@ -28,6 +28,23 @@ def _closes(row: Mapping[str, Any]) -> str:
     return "n/a" if closes is None else f"{closes:.0f} %"
 
 
+def _notes(summary: Mapping[str, Any]) -> list[str]:
+    """Why an interval is missing, or what it left out: one line per estimate with a note."""
+    out = []
+    for row in _rows(summary):
+        note = row["disparity_change_pts"].get("ci_note")
+        if note:
+            out.append(f"{row['label']}, {row['frontend']}: change in U: {note}")
+    for cost in (summary.get("mitigation") or {}).get("clean_cost") or []:
+        estimates = [("all groups", cost["wer_change_pts"]), *cost["by_group"].items()]
+        for who, estimate in estimates:
+            if estimate.get("ci_note"):
+                out.append(
+                    f"{cost['frontend']}: cost on clean speech, {who}: {estimate['ci_note']}"
+                )
+    return out
+
+
 def mitigation_markdown(
     summary: Mapping[str, Any], *, escape: Callable[[object], str]
 ) -> list[str]:
@@ -74,6 +91,9 @@ def mitigation_markdown(
             + " | ".join(fmt_ci(cost["by_group"][g], signed=True) for g in groups)
             + " |"
         )
+    notes = _notes(summary)
+    if notes:
+        lines += ["", "Intervals:", ""] + [f"- {escape(n)}" for n in notes]
     return lines
 
 
@@ -131,5 +151,9 @@ def mitigation_html(summary: Mapping[str, Any]) -> str:
             )
             + "</tr>"
         )
-    parts.append("</tbody></table></div></section>")
+    parts.append("</tbody></table></div>")
+    notes = _notes(summary)
+    if notes:
+        parts.append("<ul class='muted'>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    parts.append("</section>")
     return "".join(parts)
