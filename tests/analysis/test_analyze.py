@@ -195,6 +195,18 @@ def test_relative_metric_one_speaker_carrying_clean_errors(fast_settings):
     json.dumps(analysis.to_dict(), allow_nan=False)
 
 
+def test_a_group_whose_speakers_all_lose_the_same_is_named(fast_settings):
+    # Group b's transcripts do not change at all (a front end that does nothing for them):
+    # every speaker's Δ is 0, its spread is 0, the test cannot weigh it, and the note says so.
+    errors = {
+        "clean": {"a": [10, 12, 8, 11], "b": [10, 9, 12, 8]},
+        "noisy": {"a": [14, 20, 9, 18], "b": [10, 9, 12, 8]},
+    }
+    verdict = run(grid_items(errors), fast_settings).verdict("noisy")
+    assert verdict.flag == "insufficient-data"
+    assert "every speaker of group 'b' has the same Δ here, so its spread is 0" in verdict.note
+
+
 def test_summary_carries_each_speakers_delta(fast_settings):
     errors = {"clean": {"a": [10, 10, 10]}, "noisy": {"a": [12, 15, 30]}}
     data = run(grid_items(errors), fast_settings).to_dict()

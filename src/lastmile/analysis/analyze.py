@@ -347,6 +347,12 @@ def _problems(
                 f"Δ of group {group!r} rests on one speaker's clean errors (without that "
                 "speaker its clean WER is 0; relative metric), so it cannot be tested"
             )
+        elif float(inf.var_delta[c, g]) == 0.0:
+            problems.append(
+                f"every speaker of group {group!r} has the same Δ here, so its spread is 0 and "
+                "the test cannot weigh it (more speakers or utterances per speaker would show "
+                "their spread)"
+            )
     for n, names in sorted(thin.items()):
         who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         problems.append(
