@@ -150,3 +150,17 @@ def test_no_group_column_or_missing_column_says_what_to_pass(tmp_path: Path):
         survey_corpus(manifest)
     survey = survey_corpus(manifest, columns={"speaker": "who"})
     assert survey.columns == {"speaker": "who"} and survey.groups[0].speakers_short == 2
+
+
+def test_a_single_group_is_warned_about_with_the_column_to_try(tmp_path: Path):
+    north = {"n1": "north", "n2": "north", "n3": "north"}
+    manifest = _corpus(tmp_path / "data", north)
+    code, _, err = _run("init", str(manifest), "--out", str(tmp_path / "one.yaml"))
+    assert code == 0 and (tmp_path / "one.yaml").is_file()
+    assert "warning: 'region' puts every speaker in one group ('north')" in err
+    assert "insufficient-data" in err and "--group-by gender" in err
+    # two groups: no such warning
+    _, _, err = _run(
+        "init", str(_corpus(tmp_path / "two", SPEAKERS)), "--out", str(tmp_path / "two.yaml")
+    )
+    assert "puts every speaker in one group" not in err

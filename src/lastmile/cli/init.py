@@ -96,7 +96,20 @@ def command(
             f"  {g.name:<{width}}  {g.speakers:>4} speakers {g.utterances:>6} utterances{note}"
         )
     short = survey.short_groups
-    if short:
+    if len(survey.groups) < 2:
+        hint = (
+            f"--group-by {others[0]}"
+            if others
+            else "--group-by COLUMN (a column that names each speaker's accent or dialect)"
+        )
+        click.secho(
+            f"warning: '{survey.group_by}' puts every speaker in one group "
+            f"({survey.groups[0].name!r}); lastmile compares groups, so every condition's "
+            f"verdict will be insufficient-data. Add the other groups' speakers, or use {hint}.",
+            fg="yellow",
+            err=True,
+        )
+    elif short:
         click.secho(
             f"warning: {len(short)} of {len(survey.groups)} groups have fewer than "
             f"min_speakers = {survey.min_speakers} speakers; their verdicts will be "
