@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,9 +200,9 @@ def plan_speakers(
     usable = [np.asarray(r, dtype=np.float64) for r in residuals]
     if len(usable) < 2 or any(r.size < 2 or not np.isfinite(r).all() for r in usable):
         return PlanResult(None, goal, ())
-    tried: list[tuple[int, float]] = []
-    for n in sizes:
-        value = power_at(
+    return _smallest_size(
+        sizes,
+        lambda n: power_at(
             usable,
             n,
             goal=goal,
@@ -212,7 +212,20 @@ def plan_speakers(
             n_tests=n_tests,
             n_sims=n_sims,
             rng=rng,
-        )
+        ),
+        power=power,
+        goal=goal,
+    )
+
+
+def _smallest_size(
+    sizes: Sequence[int], power_of: Callable[[int], float], *, power: float, goal: str
+) -> PlanResult:
+    """The first of ``sizes`` (in order) whose ``power_of`` reaches ``power``, and the power
+    at each size tried up to it."""
+    tried: list[tuple[int, float]] = []
+    for n in sizes:
+        value = power_of(n)
         tried.append((n, value))
         if value >= power:
             return PlanResult(n, goal, tuple(tried))
@@ -648,10 +661,10 @@ def plan_design(
 
     def search(rho: Sequence[np.ndarray]) -> PlanResult:
         stream = np.random.default_rng(seed)  # the same for every column: common numbers
-        tried: list[tuple[int, float]] = []
-        for n in sizes:
+
+        def power_of(n: int) -> float:
             means, variances = _draw_design(pilot, rho, n, n_sims, stream)
-            value = _power(
+            return _power(
                 means,
                 variances,
                 n,
@@ -662,10 +675,8 @@ def plan_design(
                 alpha=alpha,
                 n_tests=n_tests,
             )
-            tried.append((n, value))
-            if value >= power:
-                return PlanResult(n, goal, tuple(tried))
-        return PlanResult(None, goal, tuple(tried))
+
+        return _smallest_size(sizes, power_of, power=power, goal=goal)
 
     # The gap goes to the group most varied at the pilot's own utterances per speaker.
     planned = []
