@@ -21,12 +21,17 @@ Prints ``key=value`` lines:
 * ``power_gap{g}_n{n}``: share flagged uneven, one uneven condition among 10, 20 utterances,
   the gap on group c (the most varied).
 * ``study_gap_on_{c,a}_{uneven,oracle,oracle_formula,omnibus_known_se,contrast_sd,welch_f,
-  bootstrap_max}``:
+  bootstrap_max,chi2_reference,pooled_variance}``:
   at a 10-point gap, 10 speakers x 20 utterances, the gap on group c or on group a (the least
   varied): the analysis's power; an oracle's that knows the group, the sign and the true
   standard errors (one-sided z at alpha / 10); a test of all groups alike that knows the
   standard errors (noncentral chi-square, 2 df); Welch's F (the test before) and the largest
-  studentized pairwise gap under the same parametric bootstrap, on the same runs.
+  studentized pairwise gap under the same parametric bootstrap, on the same runs; and two
+  shortcuts that gain power by ignoring how uncertain the standard errors are
+  (``chi2_reference``: Welch's statistic against chi-square; ``pooled_variance``: each group's
+  variance averaged over the pack's conditions). ``study_null_{sizes}_{uneven,chi2_reference,
+  pooled_variance}_familywise``: their false flags on null packs of that design (10 conditions,
+  20 utterances; groups 10/10/10, 30/10/5, 10/10/3).
 * ``seconds``: analysis of 20 conditions x 8 groups x 200 speakers x 10 utterances.
 
 Run: ``python benchmarks/stats_validity.py [--sims N] [--seed S] [--only SECTIONS]`` (default
@@ -56,6 +61,7 @@ from lastmile.analysis.validity import (  # noqa: E402
     many_groups_null,
     null_uneven_rate,
     power_study,
+    shortcut_null,
     verdict_shares,
 )
 
@@ -174,8 +180,14 @@ def main() -> int:
             "contrast_sd",
             "welch_f",
             "bootstrap_max",
+            "chi2_reference",
+            "pooled_variance",
         ):
             print(f"study_gap_on_{name}_{field}={getattr(study, field):.4f}")
+    for sizes in ((10, 10, 10), (30, 10, 5), (10, 10, 3)) if "study" in only else ():
+        rates = shortcut_null(sizes=sizes, n_sims=args.sims, seed=int(next(seeds)))
+        for key, value in rates.items():
+            print(f"study_null_{'-'.join(map(str, sizes))}_{key}_familywise={value:.4f}")
     if "speed" in only:
         seconds = speed_seconds(int(next(seeds_of("speed"))))
         print(f"seconds={seconds:.3f}")

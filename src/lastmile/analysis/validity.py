@@ -48,6 +48,7 @@ __all__ = [
     "null_uneven_rate",
     "pack_truth",
     "power_study",
+    "shortcut_null",
     "verdict_shares",
 ]
 
@@ -366,6 +367,12 @@ class PowerResult:
     (the test before); ``bootstrap_max``: the largest studentized pairwise gap calibrated by
     the same parametric bootstrap as the analysis's Welch statistic. For these two, flagged is
     q ≤ α after BH over the pack and a shown disparity ≥ the threshold, as the analysis does.
+
+    Two shortcuts that do reach more power, flagged the same way (their false flags:
+    :func:`shortcut_null`): ``chi2_reference``, Welch's statistic referred to χ²_{k−1} as if
+    the estimated standard errors were the true ones; ``pooled_variance``, the same with each
+    group's variance averaged over the pack's conditions (borrowing strength across
+    conditions, as empirical-Bayes variance moderation does at its limit).
     """
 
     uneven: float
@@ -375,7 +382,22 @@ class PowerResult:
     contrast_sd: float
     welch_f: float
     bootstrap_max: float
+    chi2_reference: float
+    pooled_variance: float
     n_sims: int
+
+
+def _shortcut_p(means: np.ndarray, variances: np.ndarray) -> dict[str, np.ndarray]:
+    """p-values per condition (rows) of the two shortcuts in :class:`PowerResult`."""
+    k = means.shape[1]
+
+    def chi2_p(variance: np.ndarray) -> np.ndarray:
+        w = 1.0 / variance
+        centre = (w * means).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
+        return np.asarray(chi2.sf((w * (means - centre) ** 2).sum(axis=1), k - 1))
+
+    pooled = np.broadcast_to(variances.mean(axis=0, keepdims=True), variances.shape)
+    return {"chi2_reference": chi2_p(variances), "pooled_variance": chi2_p(pooled)}
 
 
 def power_study(
@@ -398,7 +420,13 @@ def power_study(
     settings = FairnessSettings()
     runs = _simulate(spec, settings, n_sims=n_sims, seed=seed)
     alpha, threshold = settings.alpha, settings.threshold
-    flags: dict[str, list[bool]] = {"uneven": [], "welch_f": [], "bootstrap_max": []}
+    flags: dict[str, list[bool]] = {
+        "uneven": [],
+        "welch_f": [],
+        "bootstrap_max": [],
+        "chi2_reference": [],
+        "pooled_variance": [],
+    }
     deltas = []
     test_rngs = np.random.SeedSequence([seed, 1]).spawn(n_sims)
     for (table, analysis), test_seq in zip(runs, test_rngs, strict=True):
@@ -413,7 +441,8 @@ def power_study(
         _, p_max = bootstrap_heterogeneity(
             means, variances, sizes, rng=np.random.default_rng(test_seq), statistic="max"
         )
-        for key, p in (("welch_f", p_welch), ("bootstrap_max", p_max)):
+        tests = {"welch_f": p_welch, "bootstrap_max": p_max, **_shortcut_p(means, variances)}
+        for key, p in tests.items():
             q = benjamini_hochberg(p)[gap_condition - 1]
             flags[key].append(bool(q <= alpha and shown))
         deltas.append([analysis.delta(analysis.conditions[gap_condition], g).value for g in GROUPS])
@@ -431,5 +460,39 @@ def power_study(
         contrast_sd=sd,
         welch_f=float(np.mean(flags["welch_f"])),
         bootstrap_max=float(np.mean(flags["bootstrap_max"])),
+        chi2_reference=float(np.mean(flags["chi2_reference"])),
+        pooled_variance=float(np.mean(flags["pooled_variance"])),
         n_sims=n_sims,
     )
+
+
+def shortcut_null(
+    *,
+    sizes: Sequence[int] = (10, 10, 10),
+    n_utterances: int = 20,
+    n_sims: int = 200,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Family-wise false ``uneven`` rate on 10-condition null packs (absolute metric) of the
+    analysis and of the two shortcuts of :class:`PowerResult`, on the same runs (flagged as
+    the analysis flags: q ≤ α after BH and a shown disparity ≥ the threshold)."""
+    truth = pack_truth("absolute")
+    spec = SyntheticRun(
+        {
+            g: GroupSpec(n, list(truth[:, k]), SPEAKER_SD[k])
+            for k, (g, n) in enumerate(zip(GROUPS, sizes, strict=True))
+        },
+        n_utterances=n_utterances,
+    )
+    settings = FairnessSettings()
+    runs = _simulate(spec, settings, n_sims=n_sims, seed=seed)
+    flagged: dict[str, list[bool]] = {"uneven": [], "chi2_reference": [], "pooled_variance": []}
+    for table, analysis in runs:
+        flagged["uneven"].append(any(v.flag == "uneven" for v in analysis.verdicts[1:]))
+        psi = pseudo_values(table.errors, table.ref_words, table.speaker_group, 3, relative=False)
+        means, variances, _ = group_means(psi, table.speaker_group, 3)
+        shown = np.array([v.disparity.value >= settings.threshold for v in analysis.verdicts[1:]])
+        for key, p in _shortcut_p(means, variances).items():
+            hit = (benjamini_hochberg(p) <= settings.alpha) & shown
+            flagged[key].append(bool(np.any(hit)))
+    return {key: float(np.mean(values)) for key, values in flagged.items()}
