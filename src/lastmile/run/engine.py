@@ -16,7 +16,7 @@ import os
 import platform
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from lastmile.corpus import Corpus, Utterance
-from lastmile.errors import BackendError, ConfigError, RunFailed
+from lastmile.errors import ConfigError, RunFailed
 from lastmile.forkserver import pool_context
+from lastmile.run.crashes import CrashLedger
 from lastmile.run.files import (
     csv_cell,
     ensure_dir,
@@ -75,7 +76,6 @@ _log = logging.getLogger(__name__)
 
 RUN_SCHEMA_VERSION = 1
 _PLAN_CHUNK = 64  # utterances planned at a time
-_DEAD_ON_ARRIVAL = 3  # tasks whose workers all died, none finished: stop the run
 _ERRORS_SHOWN = 5  # distinct errors listed when a run fails
 _ERRORS_KEPT = 50  # distinct errors recorded in run.json
 ITEM_COLUMNS = [
@@ -765,32 +765,22 @@ def _run_pool(
             ),
         )
 
-    isolate: deque[Task] = deque()  # tasks lost in a crash: each runs alone
-    deaths: dict[Task, int] = {}
-    unrecorded: list[Task] = []  # died too often; recorded once some task has finished
-    any_finished = False
-
-    def record_deaths() -> None:
-        for task in unrecorded:
-            for item_id, condition_id in task.items:
-                finish(
-                    {
-                        "item_id": item_id,
-                        "condition_id": condition_id,
-                        "error": f"the worker process died while decoding this item "
-                        f"({deaths[task]} times)",
-                    },
-                    cached=False,
-                )
-        unrecorded.clear()
-
+    crashes = CrashLedger(
+        retries=options.retries,
+        finish=finish,
+        worker="worker process",
+        workers="worker processes",
+        fix="if you call run_pack from a script, put the call under "
+        '`if __name__ == "__main__":`; otherwise run with --workers 1 to see the backend\'s '
+        "own error",
+    )
     in_flight: dict[Future[list[dict[str, Any]]], Task] = {}
     pool = new_pool()
     try:
         while True:
-            limit = 1 if isolate else 2 * options.workers
+            limit = 1 if crashes.isolate else 2 * options.workers
             while len(in_flight) < limit:
-                task = isolate.popleft() if isolate else next(tasks, None)
+                task = crashes.isolate.popleft() if crashes.isolate else next(tasks, None)
                 if task is None:
                     break
                 in_flight[pool.submit(process_task_in_worker, task)] = task
@@ -804,34 +794,19 @@ def _run_pool(
                     records = fut.result()
                 except BrokenProcessPool:
                     broken = True
-                    alone = not in_flight and len(finished) == 1
-                    if alone:
-                        deaths[task] = deaths.get(task, 0) + 1
-                    if deaths.get(task, 0) > options.retries:
-                        unrecorded.append(task)
-                        if not any_finished and len(unrecorded) >= _DEAD_ON_ARRIVAL:
-                            raise BackendError(
-                                f"the worker processes died on each of the first "
-                                f"{len(unrecorded)} items, {deaths[task]} times each, before "
-                                "finishing any; if you call run_pack from a script, put the "
-                                'call under `if __name__ == "__main__":`; otherwise run with '
-                                "--workers 1 to see the backend's own error"
-                            ) from None
-                    else:
-                        isolate.append(task)
+                    crashes.lost(task, alone=not in_flight and len(finished) == 1)
                     continue
-                any_finished = True
+                crashes.finished()
                 for rec in records:
                     finish(rec, cached=False)
-            if any_finished:
-                record_deaths()
+            crashes.record()
             if broken:
-                isolate.extend(in_flight.values())
+                crashes.isolate.extend(in_flight.values())
                 in_flight.clear()
                 pool.shutdown(wait=True, cancel_futures=True)
                 pool = new_pool()
             report()
-        record_deaths()  # fewer tasks than it takes to stop the run: all died
+        crashes.record(at_end=True)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -33,13 +33,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lastmile.errors import BackendError, ConfigError
+from lastmile.run.crashes import CrashLedger
 from lastmile.run.worker import Task
 
 __all__ = [
@@ -56,7 +56,6 @@ _CHUNK = 4  # tasks per actor call
 _IN_FLIGHT_PER_ACTOR = 2  # chunks queued on one actor (the next is there when one ends)
 _READY_TIMEOUT_S = 300.0  # actors waiting for room on the cluster (an autoscaler adds nodes)
 _CONNECT_TIMEOUT_S = 5.0
-_DEAD_ON_ARRIVAL = 3
 _OBJECT_STORE_BYTES = 256 * 1024 * 1024  # a local Ray's object store: chunks, not the pack
 
 
@@ -407,25 +406,15 @@ class RaySession:
             except OSError:
                 return task, b""  # the actor reports the unreadable file on each item
 
-        isolate: deque[Task] = deque()
-        deaths: dict[Task, int] = {}
-        unrecorded: list[Task] = []
-        any_finished = False
+        crashes = CrashLedger(
+            retries=retries,
+            finish=finish,
+            worker="Ray actor",
+            workers="Ray actors",
+            fix="run with --executor local --workers 1 to see the backend's own error",
+        )
+        isolate = crashes.isolate
         exhausted = False
-
-        def record_deaths() -> None:
-            for task in unrecorded:
-                for item_id, condition_id in task.items:
-                    finish(
-                        {
-                            "item_id": item_id,
-                            "condition_id": condition_id,
-                            "error": "the Ray actor died while decoding this item "
-                            f"({deaths[task]} times)",
-                        },
-                        cached=False,
-                    )
-            unrecorded.clear()
 
         def fill(slot: _Slot) -> None:
             nonlocal exhausted
@@ -466,18 +455,7 @@ class RaySession:
                 alone = len(lost) == 1 and len(lost[0]) == 1
                 for chunk in lost:
                     for task in chunk:
-                        if alone:
-                            deaths[task] = deaths.get(task, 0) + 1
-                        if deaths.get(task, 0) > retries:
-                            unrecorded.append(task)
-                        else:
-                            isolate.append(task)
-                if not any_finished and len(unrecorded) >= _DEAD_ON_ARRIVAL:
-                    raise BackendError(
-                        f"the Ray actors died on each of the first {len(unrecorded)} items, "
-                        f"{retries + 1} times each, before finishing any; run with "
-                        "--executor local --workers 1 to see the backend's own error"
-                    ) from None
+                        crashes.lost(task, alone=alone)
                 with contextlib.suppress(Exception):
                     ray.kill(slot.handle, no_restart=True)
                 slot.in_flight.clear()
@@ -491,12 +469,12 @@ class RaySession:
                 raise BackendError(f"a Ray actor failed: {_actor_error_text(exc)}") from None
             del slot.in_flight[ref]
             slot.isolating = False
-            any_finished = True
+            crashes.finished()
             for rec in records:
                 finish(rec, cached=False)
-            record_deaths()
+            crashes.record()
             report()
-        record_deaths()
+        crashes.record(at_end=True)
 
     def _wait_ready(self, handles: list[Any]) -> None:
         """Every actor has built its backend: a BackendError with the first actor's own
