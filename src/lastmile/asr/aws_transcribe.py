@@ -27,7 +27,6 @@ per-minute prices (``lastmile run PACK --dry-run`` prints it before anything is 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import re
@@ -35,13 +34,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
-import soundfile as sf
 
 from lastmile.asr.base import BackendSpec
 from lastmile.asr.params import (
@@ -53,6 +49,7 @@ from lastmile.asr.params import (
     number_in,
     with_defaults,
 )
+from lastmile.asr.remote import Outcome, decode_each, wav_bytes
 from lastmile.errors import BackendError, ConfigError, FatalBackendError
 
 __all__ = [
@@ -179,14 +176,6 @@ def _s3_object(uri: str) -> tuple[str, str] | None:
     if ".s3." in host or ".s3-" in host:
         return host.split(".s3", 1)[0], unquote(parts.path.lstrip("/"))
     return None
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    text: str | None
-    error: str | None
-    latency_s: float | None
-    retries: int
 
 
 class AWSTranscribeBackend:
@@ -543,35 +532,31 @@ class AWSTranscribeBackend:
 
     # -- the backend protocol ----------------------------------------------------------------
 
-    def transcribe_detailed(self, batch: Sequence[np.ndarray]) -> list[_Outcome]:
+    def transcribe_detailed(self, batch: Sequence[np.ndarray]) -> list[Outcome]:
         """Every item of ``batch`` as its own job, up to ``concurrency`` in flight: a
         transcript or an error each (one item's failure does not fail the others)."""
-        wavs = [_wav_bytes(a, self.sample_rate) for a in batch]
+        wavs = [wav_bytes(a, self.sample_rate) for a in batch]
         if not wavs:
             return []
         self._aws()  # a missing extra or region fails here, once
 
-        def one(index: int) -> _Outcome:
+        def one(index: int) -> Outcome:
             self._item.retries = 0
             try:
                 text, latency = self._one(wavs[index], f"item{index}")
-                return _Outcome(text, None, latency, self._item.retries)
+                return Outcome(text, None, latency, self._item.retries)
             except FatalBackendError:
                 raise
             except BackendError as exc:
-                return _Outcome(None, str(exc), None, self._item.retries)
+                return Outcome(None, str(exc), None, self._item.retries)
 
-        workers = min(self.concurrency, len(wavs))
-        if workers == 1:
-            return [one(i) for i in range(len(wavs))]
-        with ThreadPoolExecutor(workers, thread_name_prefix="lastmile-aws") as pool:
-            return list(pool.map(one, range(len(wavs))))
+        return decode_each(len(wavs), one, concurrency=self.concurrency, name="aws")
 
     def transcribe(self, batch: Sequence[np.ndarray]) -> list[str]:
         """One transcript per item; BackendError naming the first failure. The transcripts
         of the batch's other items are held, so that a retry of those items alone returns
         them without a new job."""
-        digests = [hashlib.sha256(_wav_bytes(a, self.sample_rate)).hexdigest() for a in batch]
+        digests = [hashlib.sha256(wav_bytes(a, self.sample_rate)).hexdigest() for a in batch]
         with self._lock:
             held = {d: self._held.pop(d) for d in digests if d in self._held}
         todo = [i for i, d in enumerate(digests) if d not in held]
@@ -607,12 +592,6 @@ def _fix(code: str, backend: AWSTranscribeBackend) -> str:
         "check the credentials of the AWS chain and that the identity may use S3 "
         f"(s3://{backend.bucket}/{backend.prefix}*) and Amazon Transcribe"
     )
-
-
-def _wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
 
 
 def _transcript_text(body: bytes, label: str, *, medical: bool) -> str:

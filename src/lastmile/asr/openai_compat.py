@@ -11,20 +11,16 @@ anywhere: not in the fingerprint (the cache key), run.json, items or reports.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
-import soundfile as sf
 
 from lastmile.asr.base import BackendSpec
 from lastmile.asr.params import (
@@ -35,6 +31,7 @@ from lastmile.asr.params import (
     number_in,
     with_defaults,
 )
+from lastmile.asr.remote import Outcome, decode_each, wav_bytes
 from lastmile.errors import BackendError, ConfigError, FatalBackendError
 
 __all__ = ["OpenAIBackend", "RateLimiter", "retry_after_s"]
@@ -305,29 +302,25 @@ class OpenAIBackend:
             f"last: {last}; raise max_retries or lower concurrency/max_rps"
         )
 
-    def transcribe_detailed(self, batch: Sequence[np.ndarray]) -> list[_Outcome]:
+    def transcribe_detailed(self, batch: Sequence[np.ndarray]) -> list[Outcome]:
         """Every item of ``batch`` decoded concurrently: a transcript or an error each
         (an item's failure does not fail the others), with its latency."""
         subtype = _SUBTYPES[self.params["sample_format"]]
-        wavs = [_wav_bytes(a, self.sample_rate, subtype) for a in batch]
+        wavs = [wav_bytes(a, self.sample_rate, subtype) for a in batch]
         if not wavs:
             return []
 
-        def one(index: int) -> _Outcome:
+        def one(index: int) -> Outcome:
             label = f"item{index}"
             try:
                 text, latency, retries = self._request(wavs[index], label)
-                return _Outcome(text, None, latency, retries)
+                return Outcome(text, None, latency, retries)
             except FatalBackendError:
                 raise
             except BackendError as exc:
-                return _Outcome(None, str(exc), None, self.params["max_retries"])
+                return Outcome(None, str(exc), None, self.params["max_retries"])
 
-        workers = min(self.concurrency, len(wavs))
-        if workers == 1:
-            return [one(i) for i in range(len(wavs))]
-        with ThreadPoolExecutor(workers, thread_name_prefix="lastmile-openai") as pool:
-            return list(pool.map(one, range(len(wavs))))
+        return decode_each(len(wavs), one, concurrency=self.concurrency, name="openai")
 
     def transcribe(self, batch: Sequence[np.ndarray]) -> list[str]:
         outcomes = self.transcribe_detailed(batch)
@@ -335,21 +328,6 @@ class OpenAIBackend:
             if outcome.error is not None:
                 raise BackendError(outcome.error)
         return [o.text or "" for o in outcomes]
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    text: str | None
-    error: str | None
-    latency_s: float | None
-    retries: int
-
-
-def _wav_bytes(audio: np.ndarray, sample_rate: int, subtype: str) -> bytes:
-    buf = io.BytesIO()
-    samples = np.clip(audio, -1.0, 1.0) if subtype == "PCM_16" else audio
-    sf.write(buf, samples, sample_rate, format="WAV", subtype=subtype)
-    return buf.getvalue()
 
 
 def _server_message(response: Any) -> str:
