@@ -40,20 +40,11 @@ def render_item(pack: str | Path, condition_id: str, utterance_id: str) -> Rende
 
     An unknown condition or utterance raises :class:`ConfigError` naming a few that exist.
     """
-    from lastmile.corpus import load_corpus
     from lastmile.scenario.pack import item_seed_hex, load_pack
 
     loaded = load_pack(pack)
     cond = loaded.condition(condition_id)
-    ref = loaded.pack.corpus
-    corpus = load_corpus(
-        loaded.manifest_path,
-        format=ref.format,
-        columns=ref.columns,
-        group_by=loaded.pack.group_by,
-        normalizer=loaded.pack.normalizer,
-        quoting=ref.quoting,
-    )
+    corpus = loaded.load_corpus()
     try:
         utt = corpus.by_id(utterance_id)
     except KeyError:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lastmile.corpus import Corpus, Utterance, load_corpus
+from lastmile.corpus import Corpus, Utterance
 from lastmile.render.engine import RENDERER_VERSION
 from lastmile.scenario.pack import Condition, LoadedPack, item_seed_hex
 
@@ -81,16 +81,7 @@ def select(corpus: Corpus, *, per_speaker: int | None, limit: int | None) -> Cor
 
 def load_pack_corpus(loaded: LoadedPack, *, limit: int | None = None) -> Corpus:
     """The pack's corpus after its ``per_speaker`` selection and an optional ``limit``."""
-    ref = loaded.pack.corpus
-    corpus = load_corpus(
-        loaded.manifest_path,
-        format=ref.format,
-        columns=ref.columns,
-        group_by=loaded.pack.group_by,
-        normalizer=loaded.pack.normalizer,
-        quoting=ref.quoting,
-    )
-    return select(corpus, per_speaker=ref.per_speaker, limit=limit)
+    return select(loaded.load_corpus(), per_speaker=loaded.pack.corpus.per_speaker, limit=limit)
 
 
 def iter_plan(

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
@@ -31,6 +31,9 @@ from lastmile.scenario.specs import (
     StrictModel,
     noise_shorthand,
 )
+
+if TYPE_CHECKING:
+    from lastmile.corpus import Corpus
 
 __all__ = [
     "CLEAN_ID",
@@ -505,6 +508,22 @@ class LoadedPack:
     @property
     def manifest_path(self) -> Path:
         return (self.base_dir / self.pack.corpus.manifest).resolve()
+
+    def load_corpus(self, *, check_audio: bool = True) -> Corpus:
+        """The pack's whole corpus (before ``per_speaker``), read with the pack's format,
+        columns, group column, normalizer and quoting."""
+        from lastmile.corpus import load_corpus
+
+        ref = self.pack.corpus
+        return load_corpus(
+            self.manifest_path,
+            format=ref.format,
+            columns=ref.columns,
+            group_by=self.pack.group_by,
+            check_audio=check_audio,
+            normalizer=self.pack.normalizer,
+            quoting=ref.quoting,
+        )
 
     def condition(self, condition_id: str) -> Condition:
         for c in self.conditions:

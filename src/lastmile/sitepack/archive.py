@@ -225,19 +225,8 @@ def _profile_files(loaded: Any) -> dict[str, Path]:
 def _corpus_rows(loaded: Any) -> tuple[list[str], list[dict[str, str]], dict[str, Path]]:
     """The corpus as CSV columns and rows (audio paths relative to the exported manifest,
     each with its SHA-256), and archive path → audio file."""
-    from lastmile.corpus import load_corpus
-
-    ref = loaded.pack.corpus
     group_by = loaded.pack.group_by
-    corpus = load_corpus(
-        loaded.manifest_path,
-        format=ref.format,
-        columns=ref.columns,
-        group_by=group_by,
-        check_audio=True,
-        normalizer=loaded.pack.normalizer,
-        quoting=ref.quoting,
-    )
+    corpus = loaded.load_corpus(check_audio=True)
     reserved = ["id", "audio", "text", "speaker", group_by, AUDIO_SHA_COLUMN]
     if len(set(reserved)) != len(reserved):
         raise ConfigError(
