@@ -232,6 +232,27 @@ def test_one_speaker_group_is_insufficient_not_uneven(fast_settings):
     assert analysis.flagged == ()
 
 
+def test_a_one_speaker_group_leaves_the_other_groups_intervals_alone(fast_settings):
+    # The one speaker's leave-one-out WER is undefined (0/0); it once reached every group's
+    # jackknife sum and erased all intervals, with a wrong "every speaker has the same WER".
+    healthy = {
+        "clean": {"a": [8, 12, 10, 9, 11], "b": [14, 10, 12, 13, 11]},
+        "noisy": {"a": [20, 31, 22, 28, 25], "b": [12, 3, 13, 7, 13]},
+    }
+    alone = run(grid_items(healthy), fast_settings)
+    with_one = {c: {**groups, "c": [10 if c == "clean" else 40]} for c, groups in healthy.items()}
+    analysis = run(grid_items(with_one), fast_settings)
+    for condition in ("clean", "noisy"):
+        for group in ("a", "b"):
+            assert analysis.wer(condition, group) == alone.wer(condition, group)
+            assert not analysis.wer(condition, group).ci_note
+        assert math.isnan(analysis.wer(condition, "c").ci_low)
+    for group in ("a", "b"):
+        assert analysis.delta("noisy", group) == alone.delta("noisy", group)
+        assert analysis.delta("noisy", group).ci_low < analysis.delta("noisy", group).ci_high
+    assert analysis.verdict("noisy").flag == "insufficient-data"
+
+
 def test_below_min_speakers_is_insufficient(fast_settings):
     errors = {
         "clean": {"a": CLEAN6, "b": [10, 10]},

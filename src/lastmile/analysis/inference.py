@@ -83,17 +83,22 @@ def _jackknife_var(
     """(n − 1)/n Σ_s (θ_(−s) − mean)² over the member speakers of each group.
 
     ``leave_out`` (S, C) holds θ with speaker s removed from its group, ``member`` (S, C) marks
-    the speakers that count as clusters there; ``n`` (C, G) their number. Returns (C, G).
+    the speakers that count as clusters there; ``n`` (C, G) their number. Returns (C, G):
+    ``nan`` for a group with fewer than two members or an undefined θ_(−s) (only that group:
+    the sums over groups are products with a one-hot matrix, where a ``nan`` would reach every
+    group, since nan · 0 is nan).
     """
-    values = np.where(member, leave_out, 0.0)
+    finite = member & np.isfinite(leave_out)
+    values = np.where(finite, leave_out, 0.0)
     onehot = np.zeros((group_index.size, n_groups))
     onehot[np.arange(group_index.size), group_index] = 1.0
+    undefined = ((member & ~finite).astype(np.float64).T @ onehot) > 0  # (C, G)
     total = values.T @ onehot  # (C, G)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / np.where(n > 0, n, 1)
-        dev = np.where(member, leave_out - mean.T[group_index], 0.0)
-        squares = (dev**2).T @ onehot
-        return np.where(n >= 2, (n - 1) / np.where(n > 0, n, 1) * squares, np.nan)
+    safe_n = np.where(n > 0, n, 1)
+    mean = total / safe_n
+    dev = np.where(finite, leave_out - mean.T[group_index], 0.0)
+    squares = (dev**2).T @ onehot
+    return np.where((n >= 2) & ~undefined, (n - 1) / safe_n * squares, np.nan)
 
 
 def cell_inference(
