@@ -433,3 +433,20 @@ def test_worst_items_per_condition_with_text_and_clean_wer(fast_settings):
         "hypothesis": "hyp",
     }
     assert forward["conditions"][0]["worst_items"] == []  # the clean condition lists none
+
+
+def test_the_clean_delta_and_the_gap_have_no_impossible_intervals(fast_settings):
+    # Δ of the clean condition is 0 by definition: no zero-width "interval". U = max − min
+    # is never negative, so neither is its interval's lower end, even when the order of the
+    # worst and best group is unsure (two groups 1 point apart, speakers spread widely).
+    errors = {
+        "clean": {"a": [10, 20, 5, 15], "b": [12, 18, 6, 14]},
+        "noisy": {"a": [30, 60, 15, 45], "b": [25, 65, 10, 55]},
+    }
+    analysis = run(grid_items(errors), fast_settings)
+    clean = analysis.delta("clean", "a")
+    assert clean.value == 0.0 and math.isnan(clean.ci_low) and math.isnan(clean.ci_high)
+    assert clean.ci_note == "reference condition: Δ is 0 by definition"
+    gap = analysis.verdict("noisy").disparity
+    assert gap.value > 0
+    assert gap.ci_low == 0.0 < gap.value < gap.ci_high

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Iterable, Mapping
@@ -95,7 +96,7 @@ def _delta_estimate(inf: CellInference, c: int, g: int, level: float) -> Estimat
         why = "clean WER is 0 (relative metric)" if math.isfinite(inf.wer[c, g]) else "no words"
         return Estimate(math.nan, math.nan, math.nan, f"undefined: {why}")
     if c == 0:
-        return Estimate(value, value, value, "")
+        return Estimate(value, math.nan, math.nan, "reference condition: Δ is 0 by definition")
     if n < MIN_SPEAKERS_FOR_INTERVAL:
         return Estimate(value, math.nan, math.nan, _few(n))
     if int(inf.jack_undefined[c, g]) > 0:
@@ -227,6 +228,8 @@ def analyze_table(
                 level=level,
                 names=(table.groups[w], table.groups[b]),
             )
+            if gap.ci_low < 0:  # U = max − min ≥ 0: the pair's order is what is unsure
+                gap = dataclasses.replace(gap, ci_low=0.0)
         else:
             gap = Estimate(math.nan, math.nan, math.nan, "fewer than two groups with a defined Δ")
         flag, needed, note = _decide(
