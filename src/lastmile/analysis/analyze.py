@@ -411,7 +411,7 @@ def _decide(
         aim = f"detect a gap of {limit}"
     else:
         why = f"{shown}, but not every pairwise gap is shown to lie within ± {limit}"
-        aim = "show the groups even if they are"
+        aim = "show the groups even (if they truly are)"
     if rng is None:
         return "inconclusive", None, why
     residuals = []
@@ -440,4 +440,5 @@ SIZES_MAX = 500
 
 
 def _fmt(value: float, relative: bool) -> str:
-    return f"{value:.3g} relative" if relative else f"{value * 100:.1f} WER points"
+    unit = "points of relative change" if relative else "WER points"
+    return f"{value * 100:.1f} {unit}"

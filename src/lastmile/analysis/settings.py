@@ -125,8 +125,9 @@ class FairnessSettings(BaseModel):
         return float(self.threshold_rel or 0.0)
 
     def threshold_text(self) -> str:
-        """The margin as people read it: ``"5 WER points"`` or ``"0.25 relative"``."""
+        """The margin as people read it, in the unit the reports show: ``"5 WER points"`` or
+        ``"25 points of relative change (0.25 relative)"``."""
         if self.metric == "absolute":
             return f"{self.threshold_pts:g} WER points"
         rel = float(self.threshold_rel or 0.0)
-        return f"{rel:g} relative change ({rel * 100:g} points on the report's % scale)"
+        return f"{rel * 100:g} points of relative change ({rel:g} relative)"

@@ -127,6 +127,13 @@ def _change(cell: Mapping[str, Any], *, relative: bool, level_pct: str, first: b
     return f"{group} speakers {verb} {abs(value):.1f}{unit}{ci}"
 
 
+def _and_list(names: list[str]) -> str:
+    """``"a, b and 2 more"``: at most three names; "; " between them if a label has a comma."""
+    first = names[:3] + ([f"{len(names) - 3} more"] if len(names) > 3 else [])
+    sep = "; " if any("," in name for name in first) else ", "
+    return first[0] if len(first) == 1 else f"{sep.join(first[:-1])} and {first[-1]}"
+
+
 def findings(summary: Mapping[str, Any]) -> list[str]:
     """Sentences for people: flagged conditions first (largest disparity first), then the
     inconclusive and the unjudgeable, then overall degradation, failures and completeness."""
@@ -179,28 +186,42 @@ def findings(summary: Mapping[str, Any]) -> list[str]:
             continue
         needed = cond.get("speakers_needed_per_group")
         more = f"; about {needed} speakers per group would tell" if needed is not None else ""
+        gap = cond["disparity_pts"]["value"]
+        if gap >= threshold - 1e-9:
+            verdict = f"but with these speakers it may be chance (q = {cond['q_value']:.2g})"
+        else:
+            verdict = (
+                f"under the threshold of {threshold:g}, but these speakers cannot show every "
+                f"gap between two groups to be within ± {threshold:g}"
+            )
         out.append(
             f"Under {label(cond)}, "
             f"{_change(worst, relative=relative, level_pct=level_pct, first=True)} and "
             f"{_change(best, relative=relative, level_pct=level_pct, first=False)}: a gap of "
-            f"{cond['disparity_pts']['value']:.1f} {unit}, but with these speakers it may be "
-            f"chance (q = {cond['q_value']:.2g}){more}."
+            f"{gap:.1f} {unit}, {verdict}{more}."
+        )
+    even = [c for c in conditions if c["flag"] == "even"]
+    if even and (uneven or inconclusive or insufficient):
+        joined = _and_list([label(c) for c in even])
+        out.append(
+            f"Under {joined}, the {group_by} groups are shown even: every gap between two "
+            f"groups lies within ± {threshold:g} {unit} "
+            f"({(1 - 2 * settings['alpha']) * 100:g}% intervals)."
         )
     same_note: dict[str, list[str]] = {}  # one sentence for the conditions with one reason
     for cond in insufficient:
         same_note.setdefault(str(cond["note"]), []).append(label(cond))
     for note, names in same_note.items():
-        first = names[:3] + ([f"{len(names) - 3} more"] if len(names) > 3 else [])
-        sep = "; " if any("," in name for name in first) else ", "  # labels may hold commas
-        joined = first[0] if len(first) == 1 else f"{sep.join(first[:-1])} and {first[-1]}"
-        out.append(f"Under {joined}, no fairness verdict: {note}.")
+        out.append(f"Under {_and_list(names)}, no fairness verdict: {note}.")
     if not uneven and not inconclusive and conditions:
         judged = [c for c in conditions if c["disparity_pts"]["value"] is not None]
         if judged and not insufficient:
             top = min(judged, key=by_disparity)
             out.append(
-                f"Every {group_by} group degrades alike within {threshold:g} {unit}: the "
-                f"largest gap is {top['disparity_pts']['value']:.1f} (under {label(top)})."
+                f"Every {group_by} group degrades alike within {threshold:g} {unit}, shown "
+                f"for each condition ({(1 - 2 * settings['alpha']) * 100:g}% intervals of every "
+                f"gap between two groups): the largest gap is "
+                f"{top['disparity_pts']['value']:.1f} (under {label(top)})."
             )
     clean = next((c for c in analysis["conditions"] if c["is_clean"]), None)
     clean_wer = overall_wer_pct(clean) if clean else None
