@@ -59,3 +59,9 @@ def test_relative_metric_takes_a_relative_threshold():
         FairnessSettings(threshold_rel=0.2)
     assert "0.25 relative" in s.threshold_text()
     assert FairnessSettings().threshold_text() == "5 WER points"
+
+
+def test_a_percentage_typed_as_a_relative_threshold_is_refused_with_the_fraction():
+    assert FairnessSettings(metric="relative", threshold_rel=5).threshold == 5.0
+    with pytest.raises(ValidationError, match="2500 %.*did you mean 0.25[?]"):
+        FairnessSettings(metric="relative", threshold_rel=25)
