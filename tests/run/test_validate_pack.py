@@ -49,9 +49,27 @@ def test_a_good_pack_reports_its_counts(tmp_path: Path):
     assert (report.n_conditions, report.n_utterances, report.n_speakers) == (3, 3, 3)
     assert sorted(report.groups) == ["ca", "us"]
     assert report.pack == pack
-    # a stereo file is fixed on load: a warning naming the file, not a problem
-    assert len(report.warnings) == 1
-    assert "u0.wav" in report.warnings[0] and "downmixed" in report.warnings[0]
+    # a stereo file is fixed on load: a warning naming the file, not a problem; groups of
+    # 2 and 1 speakers cannot give verdicts (min_speakers 3): a warning, not a problem
+    audio, groups = report.warnings
+    assert "u0.wav" in audio and "downmixed" in audio
+    assert groups == (
+        f"{pack}: 2 of 2 groups have fewer speakers than fairness.min_speakers (3): 'ca' has "
+        "1, 'us' has 2; every condition's verdict will be insufficient-data until they have "
+        "more: add speakers, merge groups, or lower fairness.min_speakers knowingly "
+        "(intervals need 3 speakers per group)"
+    )
+
+
+def test_a_corpus_of_one_group_is_warned_about(tmp_path: Path):
+    _corpus(tmp_path)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(manifest.read_text().replace(",ca", ",us"))
+    pack = write_pack(tmp_path / "p.yaml", corpus={"manifest": "manifest.csv"}, asr="pocketsphinx")
+    report = validate_pack(pack)
+    assert report.ok and report.groups == ("us",)
+    (warning,) = report.warnings
+    assert "group_by 'accent' puts every speaker in one group ('us')" in warning
 
 
 def test_every_problem_is_collected_not_raised(tmp_path: Path):

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lastmile.errors import LastmileError
+
+if TYPE_CHECKING:
+    from lastmile.corpus import Corpus
+    from lastmile.scenario.pack import LoadedPack
 
 __all__ = ["PackReport", "validate_pack"]
 
@@ -71,6 +76,8 @@ def validate_pack(pack: str | Path, *, asr: str | None = None) -> PackReport:
             (warnings if p.severity == "warning" else problems).append(str(p))
     except LastmileError as exc:
         problems.append(str(exc))
+    if corpus is not None:
+        warnings.extend(_group_warnings(corpus, loaded))
     renderer = Renderer(loaded, sample_rate=rate, render_rate=rate)
     for index, cond in enumerate(loaded.conditions):
         try:
@@ -92,3 +99,32 @@ def validate_pack(pack: str | Path, *, asr: str | None = None) -> PackReport:
         n_speakers=len(corpus.speakers) if corpus is not None else 0,
         groups=tuple(corpus.groups) if corpus is not None else (),
     )
+
+
+def _group_warnings(corpus: Corpus, loaded: LoadedPack) -> list[str]:
+    """A corpus whose groups cannot give verdicts: one group only, or groups with fewer
+    speakers than ``fairness.min_speakers`` (every condition is then insufficient-data)."""
+    speakers: dict[str, set[str]] = {}
+    for utt in corpus.utterances:
+        speakers.setdefault(utt.group, set()).add(utt.speaker)
+    column = loaded.pack.group_by
+    if len(speakers) == 1:
+        (group,) = speakers
+        return [
+            f"{loaded.path}: group_by '{column}' puts every speaker in one group ({group!r}); "
+            "lastmile compares groups, so every condition's verdict will be insufficient-data: "
+            "add the other groups' speakers, or set group_by to a column that names each "
+            "speaker's accent or dialect"
+        ]
+    least = loaded.pack.fairness.min_speakers
+    short = sorted((g, len(s)) for g, s in speakers.items() if len(s) < least)
+    if not short:
+        return []
+    named = ", ".join(f"{g!r} has {n}" for g, n in short)
+    verb = "has" if len(short) == 1 else "have"
+    return [
+        f"{loaded.path}: {len(short)} of {len(speakers)} groups {verb} fewer speakers than "
+        f"fairness.min_speakers ({least}): {named}; every condition's verdict will be "
+        "insufficient-data until they have more: add speakers, merge groups, or lower "
+        "fairness.min_speakers knowingly (intervals need 3 speakers per group)"
+    ]
