@@ -252,7 +252,10 @@ def test_a_group_of_one_speaker_and_a_group_whose_items_failed_are_stated():
     assert all(p.speakers == 0 and math.isnan(p.total) for p in condition.groups)
     plan = design(condition, gap=0.05)
     assert plan.by_utterances[0][1].speakers is None
-    assert "group 'a' has 0 speakers with scored items" in plan.limit
+    # Adapted (acceptance pass of issue 12): this said "group 'a' has 0 speakers with scored
+    # items"; the cause is that every item failed, and it names the condition.
+    assert "all 24 items of group 'a' in c01 failed" in plan.limit
+    assert "all 4 items of group 'b' in c01 failed" in plan.limit
 
 
 def test_relative_metric_and_a_zero_clean_wer_stay_finite():
@@ -305,3 +308,82 @@ def test_a_gap_too_small_for_any_design_is_said():
         "even unlimited utterances per speaker would need more than 8 speakers per group: "
         "speaker-to-speaker variation alone is too large for this gap"
     )
+
+
+def test_why_a_group_cannot_be_planned_names_the_cause_and_the_condition():
+    items = synthetic_items(run_spec(6, 4, WITHIN), rng=np.random.default_rng(3))
+
+    def failing(where: Any) -> list[dict[str, Any]]:
+        return [dict(i, error="decoder crashed") if where(i) else i for i in items]
+
+    # Every c01 item of group c failed; its clean items did not. Before: "group 'c' has 6
+    # speakers with scored items" (counted in clean *or* the condition).
+    condition = pilot(failing(lambda i: i["group"] == "c" and i["condition_id"] == "c01"))
+    assert not condition.plannable
+    assert condition.problem.startswith("all 24 items of group 'c' in c01 failed")
+    plan = design(condition, gap=0.05)
+    assert plan.by_utterances[0][1].speakers is None
+    assert plan.limit.startswith("cannot plan: all 24 items of group 'c' in c01 failed")
+    # Its clean items all failed instead.
+    condition = pilot(failing(lambda i: i["group"] == "c" and i["condition_id"] == "clean"))
+    assert condition.problem.startswith(
+        "all 24 items of group 'c' in the clean condition (clean) failed, so its Δ in c01"
+    )
+    # One speaker of group c scored in c01: the other five still had finite pseudo-values
+    # (leaving them out moves only the clean side), so before a plan was made from them.
+    condition = pilot(
+        failing(
+            lambda i: (
+                i["group"] == "c"
+                and i["condition_id"] == "c01"
+                and not i["speaker"].endswith("s000")
+            )
+        )
+    )
+    assert not condition.plannable
+    assert condition.problem.startswith(
+        "group 'c' has 1 speaker with scored items in both the clean condition and c01"
+    )
+    assert design(condition, gap=0.05).by_utterances[0][1].speakers is None
+    # A clean WER of 0 under the relative metric. Before: "group 'a' has 6 speakers with
+    # scored items".
+    zero = [dict(i, substitutions=0) if i["group"] == "a" and i["condition_id"] == "clean"
+            else i for i in items]  # fmt: skip
+    condition = pilot(zero, relative=True)
+    assert condition.problem.startswith(
+        "Δ of group 'a' in c01 is undefined: its clean WER is 0 and the relative metric "
+        "divides by it"
+    )
+    assert "speakers with scored items" not in condition.problem
+    assert pilot(items).plannable and pilot(items, relative=True).plannable
+
+
+def test_a_grid_that_falls_short_is_extended_to_where_the_plan_is_feasible():
+    # Utterance sampling is nearly all of a speaker's spread at 2 utterances per speaker
+    # (SD 0.6, of which 0.595 within): 1-8 utterances need more than 500 speakers per group,
+    # unlimited utterances (SD 0.077 left) far fewer.
+    condition = assumed_condition(
+        sd=0.6, within_sd=0.595, utterances=2, n_groups=3, rng=np.random.default_rng(0)
+    )
+    short = design(condition, gap=0.05, extend_to=0)
+    assert [m for m, _ in short.by_utterances] == [1, 2, 4, 8]
+    assert all(p.speakers is None for _, p in short.by_utterances)
+    assert short.unlimited is not None and isinstance(short.unlimited.speakers, int)
+    assert short.reach is None
+    assert short.reach_note.startswith(
+        "no design up to 8 utterances per speaker reaches 80% power with 500 speakers per "
+        "group or fewer; only unlimited utterances do"
+    )
+    plan = design(condition, gap=0.05)
+    reach = plan.reach
+    assert isinstance(reach, int) and reach > 8
+    at = dict(plan.by_utterances)
+    assert list(at) == [1, 2, 4, 8, reach] and isinstance(at[reach].speakers, int)
+    assert plan.reach_note.startswith(f"the plan becomes feasible from {reach} utterances")
+    # The interval was halved down to 5 %: the fewest utterances reaching the power, give
+    # or take one step. Searched on its own, a design one step below does not reach it.
+    below = reach - max(1, round(0.05 * reach))
+    alone = design(condition, gap=0.05, utterances=(below,), extend_to=0)
+    assert dict(alone.by_utterances)[below].speakers is None
+    # Not searched when a design of the grid reaches the power already.
+    assert design(condition, gap=0.05, utterances=(2, 64)).reach is None

@@ -49,6 +49,7 @@ from lastmile.analysis.inference import _degrade, _ratio, pseudo_values, welch_h
 from lastmile.analysis.resampling import group_sums
 
 __all__ = [
+    "MAX_UTTERANCES",
     "SIZES",
     "DesignPlan",
     "GroupVariance",
@@ -63,6 +64,8 @@ __all__ = [
     "plan_speakers",
     "power_at",
 ]
+
+MAX_UTTERANCES = 1000  # utterances per speaker searched at most, beyond a grid that falls short
 
 SIZES: tuple[int, ...] = (
     3,
@@ -321,19 +324,78 @@ class PilotCondition:
     """What planning needs of one degraded condition: per group the speakers' centred
     pseudo-values of Δ (``residuals``), each speaker's utterances (``utterances``, aligned)
     and the group's :class:`GroupVariance`. ``problem`` says why utterances per speaker
-    cannot be planned (empty when they can)."""
+    cannot be planned (empty when they can); ``cannot_plan``: nothing can be planned (a group
+    without two speakers whose Δ is defined, or a single group), and ``problem`` names the
+    group, the condition and the cause."""
 
     condition_id: str
     residuals: tuple[np.ndarray, ...]
     utterances: tuple[np.ndarray, ...]
     groups: tuple[GroupVariance, ...]
     problem: str = ""
+    cannot_plan: bool = False
+
+    @property
+    def plannable(self) -> bool:
+        """Whether speakers per group can be planned at all (``problem`` says why not): two
+        or more groups, each with two or more speakers whose Δ is defined."""
+        return (
+            not self.cannot_plan
+            and len(self.residuals) >= 2
+            and all(r.size >= 2 and bool(np.isfinite(r).all()) for r in self.residuals)
+        )
 
     @property
     def pilot_utterances(self) -> int:
         """The pilot's utterances per speaker: the median over all its speakers, at least 1."""
         every = np.concatenate([u for u in self.utterances if u.size] or [np.ones(1)])
         return max(1, int(np.rint(np.median(every))))
+
+
+_SPREAD_NEEDS = "a group's spread needs 2 or more speakers with a defined Δ"
+
+
+def _speakers(n: int) -> str:
+    return f"{n} speaker{'' if n == 1 else 's'}"
+
+
+def _why_undefined(table: CountTable, c: int, g: int, defined: int, *, relative: bool) -> str:
+    """Why group ``g`` has fewer than two speakers with a defined Δ (``defined`` of them) in
+    condition ``c``: the first that applies of no items, all items failed (there or clean),
+    a clean WER of 0 under the relative metric, fewer than two speakers scored in both the
+    clean condition and ``c``, a Δ undefined without one speaker (relative metric)."""
+    group, cond, clean = table.groups[g], table.conditions[c], table.conditions[0]
+    mine = table.speaker_group == g
+    items = [int(table.n_items[mine, k].sum()) for k in (c, 0)]
+    failed = [int(table.n_failed[mine, k].sum()) for k in (c, 0)]
+    for k, where in ((0, cond), (1, f"the clean condition ({clean})")):
+        if items[k] == 0:
+            return f"group {group!r} has no items in {where} (the pilot did not run them)"
+        if failed[k] == items[k]:
+            return (
+                f"all {items[k]} items of group {group!r} in {where} failed, so its Δ in "
+                f"{cond} is undefined (see the errors in items.csv, then resume the run)"
+            )
+    if relative and int(table.errors[mine, 0].sum()) == 0:
+        return (
+            f"Δ of group {group!r} in {cond} is undefined: its clean WER is 0 and the relative "
+            "metric divides by it (plan with metric absolute, or a pilot whose clean speech "
+            "this group's speakers get wrong at least sometimes)"
+        )
+    both = int(np.sum(mine & (table.ref_words[:, 0] > 0) & (table.ref_words[:, c] > 0)))
+    if both < 2:
+        return (
+            f"group {group!r} has {_speakers(both)} with scored items in both the clean "
+            f"condition and {cond} ({_SPREAD_NEEDS}; see the errors in items.csv, or add "
+            "speakers)"
+        )
+    if relative:
+        return (
+            f"group {group!r} has {_speakers(defined)} with a defined Δ in {cond}: one speaker "
+            "makes all of its clean errors, so without that speaker its clean WER is 0 "
+            f"(relative metric; {_SPREAD_NEEDS})"
+        )
+    return f"group {group!r} has {_speakers(defined)} with a defined Δ in {cond} ({_SPREAD_NEEDS})"
 
 
 def pilot_conditions(
@@ -409,20 +471,22 @@ def pilot_conditions(
                 )
             )
         problem = ""
-        scored = (table.ref_words[:, 0] > 0) | (table.ref_words[:, c] > 0)
-        thin = [
-            (group, int(np.sum(scored & (sg == g))))
-            for g, group in enumerate(table.groups)
-            if residuals[g].size < 2
-        ]
-        if thin:
+        # A speaker scored in only one of the two conditions still gets a finite
+        # pseudo-value (leaving them out moves only that side), but carries no Δ of their own.
+        both = np.bincount(
+            sg,
+            weights=(table.ref_words[:, 0] > 0) & (table.ref_words[:, c] > 0),
+            minlength=n_groups,
+        )
+        thin = [g for g in range(n_groups) if residuals[g].size < 2 or both[g] < 2]
+        if n_groups < 2:
             problem = (
-                "; ".join(
-                    f"group {g!r} has {n} speaker{'' if n == 1 else 's'} with scored items"
-                    for g, n in thin
-                )
-                + " (a group's spread needs 2 or more speakers with a defined Δ; see the "
-                "errors in items.csv, or add speakers)"
+                f"the pilot has one group ({table.groups[0]!r}) in {table.conditions[c]}; "
+                "planning compares groups (check the pack's group_by column)"
+            )
+        elif thin:
+            problem = "; ".join(
+                _why_undefined(table, c, g, int(residuals[g].size), relative=relative) for g in thin
             )
         elif one_utt:
             problem = (
@@ -433,7 +497,12 @@ def pilot_conditions(
             )
         out.append(
             PilotCondition(
-                table.conditions[c], tuple(residuals), tuple(counts), tuple(parts), problem
+                table.conditions[c],
+                tuple(residuals),
+                tuple(counts),
+                tuple(parts),
+                problem,
+                cannot_plan=bool(thin) or n_groups < 2,
             )
         )
     return tuple(out)
@@ -495,6 +564,9 @@ class DesignPlan:
     the group given the gap (the most varied at the pilot's utterances, for ``detect``);
     ``limit``: a sentence saying what limits the design; ``problem``: why utterances per
     speaker were not planned (then ``by_utterances`` holds only the pilot's own m).
+    ``reach``: when no design asked for reached the power but unlimited utterances do, the
+    fewest utterances per speaker that reach it (added to ``by_utterances``; ``None`` when not
+    searched or not found up to the bound); ``reach_note`` says it in a sentence.
     """
 
     goal: str
@@ -504,6 +576,8 @@ class DesignPlan:
     gap_group: int
     limit: str
     problem: str = ""
+    reach: int | None = None
+    reach_note: str = ""
 
     def speakers_at(self, utterances: int) -> int | None:
         """The speakers needed at ``utterances`` per speaker (``None``: not planned/reached)."""
@@ -612,9 +686,14 @@ def plan_design(
     n_sims: int = 400,
     rng: np.random.Generator,
     sizes: Sequence[int] = SIZES,
+    extend_to: int = MAX_UTTERANCES,
 ) -> DesignPlan:
     """Smallest speakers per group reaching ``power`` at each of ``utterances`` per speaker
     (default :func:`default_utterances` of the pilot's), and with unlimited utterances.
+
+    When none of those designs reaches the power but unlimited utterances do, designs with
+    more utterances per speaker are searched, up to ``extend_to`` (0: not searched), and the
+    fewest that reaches it is added (:attr:`DesignPlan.reach`).
 
     Without a within-speaker estimate (``pilot.problem``) only the pilot's own design is
     planned, with :func:`plan_speakers`, and ``problem`` says why.
@@ -626,22 +705,22 @@ def plan_design(
     if any(k < 1 for k in grid):
         raise ValueError(f"utterances per speaker must be whole numbers >= 1, got {grid}")
     usable = [np.asarray(r, dtype=np.float64) for r in pilot.residuals]
-    if (
-        len(usable) < 2
-        or any(r.size < 2 or not np.isfinite(r).all() for r in usable)
-        or pilot.problem
-    ):
-        plan = plan_speakers(
-            usable,
-            goal=goal,
-            gap=gap,
-            margin=margin,
-            alpha=alpha,
-            n_tests=n_tests,
-            power=power,
-            n_sims=n_sims,
-            rng=rng,
-            sizes=sizes,
+    if not pilot.plannable or pilot.problem:
+        plan = (
+            PlanResult(None, goal, ())
+            if not pilot.plannable
+            else plan_speakers(
+                usable,
+                goal=goal,
+                gap=gap,
+                margin=margin,
+                alpha=alpha,
+                n_tests=n_tests,
+                power=power,
+                n_sims=n_sims,
+                rng=rng,
+                sizes=sizes,
+            )
         )
         problem = pilot.problem or "fewer than two groups"
         widest = int(np.argmax([float(np.var(r)) if r.size else 0.0 for r in usable] or [0.0]))
@@ -651,7 +730,8 @@ def plan_design(
             ((m, plan),),
             None,
             widest,
-            f"utterances per speaker not planned: {problem}",
+            f"{'utterances per speaker not planned' if pilot.plannable else 'cannot plan'}: "
+            f"{problem}",
             problem,
         )
     seed = int(rng.integers(0, 2**63 - 1))
@@ -686,5 +766,61 @@ def plan_design(
     widest = int(np.argmax(planned))
     by = tuple((k, search(rho_for(float(k)))) for k in grid)
     unlimited = search(rho_for(math.inf))
+    reach, reach_note = None, ""
+    if unlimited.speakers is not None and all(p.speakers is None for _, p in by):
+        reach, reach_note = _reach(
+            lambda k: search(rho_for(float(k))),
+            grid[-1],
+            extend_to,
+            power=power,
+            top=int(sizes[-1]),
+            floor=unlimited.speakers,
+        )
+        if reach is not None:
+            by = tuple(sorted((*by, reach)))
     limit = _limit(pilot, by, unlimited, m, relative=relative, top=int(sizes[-1]))
-    return DesignPlan(goal, m, by, unlimited, widest, limit)
+    return DesignPlan(
+        goal, m, by, unlimited, widest, limit, reach=None if reach is None else reach[0],
+        reach_note=reach_note,
+    )  # fmt: skip
+
+
+def _reach(
+    search: Callable[[int], PlanResult],
+    last: int,
+    extend_to: int,
+    *,
+    power: float,
+    top: int,
+    floor: int,
+) -> tuple[tuple[int, PlanResult] | None, str]:
+    """The fewest utterances per speaker beyond ``last`` (none of whose designs reached the
+    power) at which a design reaches it: doubling up to ``extend_to``, then halving the
+    interval until its ends are within 5 % (at least 1) apart. Returns that design (``None``
+    if none up to ``extend_to``) and a sentence saying from where the plan is feasible."""
+    lo, hi = last, None
+    k = last
+    while k < extend_to:
+        k = min(2 * k, extend_to)
+        plan = search(k)
+        if plan.speakers is not None:
+            hi = (k, plan)
+            break
+        lo = k
+    if hi is None:
+        return None, (
+            f"no design up to {max(extend_to, last)} utterances per speaker reaches "
+            f"{power:.0%} power with {top} speakers per group or fewer; only unlimited "
+            f"utterances do ({floor} speakers per group)"
+        )
+    while hi[0] - lo > max(1, round(0.05 * hi[0])):
+        mid = (lo + hi[0]) // 2
+        plan = search(mid)
+        if plan.speakers is not None:
+            hi = (mid, plan)
+        else:
+            lo = mid
+    return hi, (
+        f"the plan becomes feasible from {hi[0]} utterances per speaker ({hi[1].speakers} "
+        f"speakers per group; {lo} need more than {top})"
+    )
