@@ -34,17 +34,24 @@ def write_pilot(
     utterances: int = 0,
     sizes: dict[str, int] | None = None,
     failed: bool = False,
+    degraded: int = 1,
+    fail_cell: tuple[str, str] | None = None,
+    fairness: dict[str, object] | None = None,
 ) -> Path:
     """A run folder (run.json + items.csv) of a synthetic pilot.
 
     ``utterances=0``: one item per speaker and condition holding the speaker's sums (no
     utterance structure); otherwise that many utterances per speaker, item by item, the same
     utterances under every condition. ``sizes`` overrides speakers per group; ``failed``
-    marks every item failed.
+    marks every item failed, ``fail_cell`` (group, condition) the items of one cell.
+    ``degraded``: degraded conditions c01, c02, … (each 8 points worse than the last);
+    ``fairness``: the pack's fairness settings (default ``threshold_pts: 5``).
     """
     run = SyntheticRun(
         {
-            g: GroupSpec((sizes or {}).get(g, n_speakers), [w, w + 0.08], 0.6)
+            g: GroupSpec(
+                (sizes or {}).get(g, n_speakers), [w + 0.08 * k for k in range(degraded + 1)], 0.6
+            )
             for g, w in zip("abc", (0.08, 0.12, 0.2), strict=True)
         },
         n_utterances=utterances or 10,
@@ -75,21 +82,29 @@ def write_pilot(
         "pack": {"name": "pilot", "seed": 1},
         "backend": {"name": "fake"},
         "clean_condition_id": "clean",
-        "conditions": [{"id": c} for c in ("clean", "c01")],
-        "fairness": {"threshold_pts": 5},
+        "conditions": [{"id": c} for c in run.conditions()],
+        "fairness": fairness or {"threshold_pts": 5},
     }
     (folder / "run.json").write_text(json.dumps(meta), encoding="utf-8")
     with (folder / "items.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, COLUMNS)
         writer.writeheader()
         for item in items:
-            writer.writerow(dict(item, error="decoder crashed" if failed else ""))
+            cell = (item["group"], item["condition_id"])
+            bad = failed or cell == fail_cell
+            writer.writerow(dict(item, error="decoder crashed" if bad else ""))
     return folder
 
 
 def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["power", *args], catch_exceptions=False)
     return result.exit_code, result.output
+
+
+def invoke_apart(*args: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr apart (``--json`` output stays parseable on exit 2)."""
+    result = CliRunner().invoke(cli, ["power", *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def test_assumed_spread_matches_normal_theory():
@@ -206,22 +221,122 @@ def test_assumed_mode_usage_errors_exit_2(tmp_path):
 
 
 def test_pilots_that_cannot_be_planned_say_why(tmp_path):
+    # Adapted (acceptance pass of issue 12): nothing plannable exited 0 (now 2, with a line
+    # saying why), and the reasons counted speakers scored in clean *or* the condition.
     one = write_pilot(tmp_path / "one", n_speakers=6, utterances=3, sizes={"b": 1})
-    code, out = invoke(str(one))
-    assert code == 0
+    code, out, err = invoke_apart(str(one))
+    assert code == 2
     assert out.strip() == (
-        "c01: cannot plan: group 'b' has 1 speaker with scored items (a group's spread needs "
-        "2 or more speakers with a defined Δ; see the errors in items.csv, or add speakers)"
+        "c01: cannot plan: group 'b' has 1 speaker with scored items in both the clean "
+        "condition and c01 (a group's spread needs 2 or more speakers with a defined Δ; see "
+        "the errors in items.csv, or add speakers)"
     )
+    assert "nothing could be planned: none of the 1 degraded condition of" in err
     failed = write_pilot(tmp_path / "failed", n_speakers=6, utterances=3, failed=True)
-    code, out = invoke(str(failed), "--json")
-    assert code == 0 and "nan" not in out.lower()
+    code, out, err = invoke_apart(str(failed), "--json")
+    assert code == 2 and "nan" not in out.lower()
     (row,) = json.loads(out)["rows"]
     assert row["speakers_per_group"] is None and row["pilot_speakers"] == [0, 0, 0]
-    assert "group 'a' has 0 speakers with scored items" in row["problem"]
+    assert row["plannable"] is False
+    assert "all 18 items of group 'a' in c01 failed" in row["problem"]
+    assert "each condition's reason, and its fix, is in its row (problem)" in err
     single = write_pilot(tmp_path / "single", n_speakers=8)  # one item per speaker
     code, out = invoke(str(single), "--json")
     (row,) = json.loads(out)["rows"]
     assert code == 0 and isinstance(row["speakers_per_group"], int)
     assert [c["utterances_per_speaker"] for c in row["utterances"]] == [1]
     assert "no speaker has 2 or more scored utterances" in row["limit"]
+
+
+@pytest.mark.timeout(60)
+def test_some_conditions_planned_exit_0_and_give_the_others_reasons(tmp_path):
+    # Before: the reason counted speakers scored in clean *or* the condition ("group 'b' has
+    # 8 speakers with scored items") though all of b's items in c02 failed.
+    folder = write_pilot(
+        tmp_path / "pilot", n_speakers=8, utterances=4, degraded=2, fail_cell=("b", "c02")
+    )
+    code, out, err = invoke_apart(str(folder))
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("c01: ") and "speakers per group to detect a gap of 5" in lines[0]
+    assert lines[-1] == (
+        "c02: cannot plan: all 32 items of group 'b' in c02 failed, so its Δ in c02 is "
+        "undefined (see the errors in items.csv, then resume the run)"
+    )
+    code, out, err = invoke_apart(str(folder), "--json")
+    assert code == 0
+    rows = json.loads(out)["rows"]
+    assert [r["plannable"] for r in rows] == [True, False]
+    assert isinstance(rows[0]["speakers_per_group"], int)
+
+
+@pytest.mark.timeout(60)
+def test_gap_is_in_the_unit_of_the_pilots_metric(tmp_path):
+    # A relative pack: --gap 0.5 is a relative gap of 0.5 (as threshold_rel: 0.5), not 0.5
+    # points (read as 0.005 before, which answered ">500 speakers").
+    folder = write_pilot(
+        tmp_path / "pilot", n_speakers=20, utterances=6,
+        fairness={"metric": "relative", "threshold_rel": 0.5},
+    )  # fmt: skip
+    rows = {}
+    for args in ((), ("--gap", "0.5"), ("--gap", "0.25")):
+        code, out = invoke(str(folder), "--json", *args)
+        assert code == 0
+        (rows[args],) = json.loads(out)["rows"]
+    same, given, smaller = rows[()], rows[("--gap", "0.5")], rows[("--gap", "0.25")]
+    assert given["unit"] == "relative" and given["gap"] == 0.5 and given["gap_pts"] is None
+    assert isinstance(given["speakers_per_group"], int)
+    assert given["speakers_per_group"] == same["speakers_per_group"]  # the pack's 0.5
+    assert smaller["gap"] == 0.25
+    assert (smaller["speakers_per_group"] or 10**9) > given["speakers_per_group"]
+    code, text = invoke(str(folder), "--gap", "0.5")
+    assert code == 0 and "to detect a gap of 0.5 relative change (50 points on the" in text
+    code, text = invoke(str(folder), "--goal", "even", "--margin", "0.5")
+    assert code == 0 and "to show even within ± 0.5 relative change" in text
+    code, text = invoke("--help")
+    assert "relative gap under the pilot's metric relative (0.5 = 50 %" in " ".join(text.split())
+
+
+def test_options_that_do_not_apply_are_refused_or_honoured(tmp_path):
+    folder = write_pilot(tmp_path / "pilot", n_speakers=6)
+    code, out = invoke(str(folder), "--groups", "4")  # exited 0, --groups ignored
+    assert code == 2 and "--groups goes with --assume-sd-pts; a pilot RUN_DIR plans" in out
+    code, out = invoke(str(folder), "--goal", "even", "--gap", "10")  # exited 0, ignored
+    assert code == 2 and "--gap is the gap --goal detect looks for" in out
+    assert "give --margin" in out
+    code, out = invoke("--assume-sd-pts", "8", "--margin", "10")
+    assert code == 2 and "--margin goes with --goal even" in out
+    # --margin (goal even) is honoured: a wider margin needs fewer speakers.
+    needs = {}
+    for margin in ("5", "10"):
+        code, out = invoke("--assume-sd-pts", "8", "--goal", "even", "--margin", margin,
+                           "--conditions", "1", "--json")  # fmt: skip
+        assert code == 0
+        (row,) = json.loads(out)["rows"]
+        assert row["margin"] == float(margin) and row["gap"] is None
+        needs[margin] = row["speakers_per_group"]
+    assert needs["10"] < needs["5"]
+    code, out = invoke("--assume-sd-pts", "8", "--goal", "even", "--margin", "10")
+    assert code == 0 and "to show even within ± 10 points" in out
+
+
+def test_default_grid_reaches_the_utterances_where_the_plan_is_feasible():
+    # Utterance sampling is nearly all of the spread at 2 utterances per speaker: at 1-8 no
+    # design of 500 speakers or fewer reaches 80 %; unlimited utterances need few. Before,
+    # the table stopped at 8 (">500" everywhere) next to a small "unlimited".
+    args = ("--assume-sd-pts", "60", "--assume-within-sd-pts", "59.5", "--assume-utterances",
+            "2", "--gap", "5", "--conditions", "1")  # fmt: skip
+    code, out = invoke(*args, "--json")
+    assert code == 0
+    (row,) = json.loads(out)["rows"]
+    at = {c["utterances_per_speaker"]: c["speakers_per_group"] for c in row["utterances"]}
+    assert all(at[m] is None for m in (1, 2, 4, 8))
+    reach = row["feasible_from_utterances_per_speaker"]
+    assert isinstance(reach, int) and reach > 8 and list(at) == [1, 2, 4, 8, reach]
+    assert isinstance(at[reach], int) and at[reach] <= 500
+    assert isinstance(row["unlimited_utterances_speakers_per_group"], int)
+    code, text = invoke(*args)
+    assert code == 0
+    lines = text.splitlines()
+    assert lines[1].split()[-2:] == [str(reach), "unlimited"]
+    assert lines[4].startswith(f"  the plan becomes feasible from {reach} utterances per speaker")

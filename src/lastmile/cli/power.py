@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lastmile.cli.common import EXIT_CLEAN, handle_errors
+from lastmile.cli.common import EXIT_CLEAN, BadInput, handle_errors
 
 if TYPE_CHECKING:
     from lastmile.analysis import FairnessSettings
@@ -60,29 +60,41 @@ def _scale(value: float | None, relative: bool) -> float | None:
     return round(sd if relative else sd * 100.0, 4)
 
 
+def _amount(value: float, relative: bool) -> str:
+    """A gap or margin (a fraction of Δ) as people read it, in the metric's own unit."""
+    if relative:
+        return f"{value:.6g} relative change ({value * 100:.6g} points on the report's % scale)"
+    return f"{value * 100:.6g} points"
+
+
 def _row(
     pilot: PilotCondition,
     design: DesignPlan,
     *,
     goal: str,
     gap: float,
+    margin: float,
     relative: bool,
     assumed: bool,
 ) -> dict[str, Any]:
     at_m = design.speakers_at(design.pilot_utterances)
-    small = any(r.size < 2 for r in pilot.residuals)
     plan_m = dict(design.by_utterances)[design.pilot_utterances]
-    if small:
-        note = "a group has fewer than 2 pilot speakers"
+    if not pilot.plannable:
+        note = "cannot plan"
     elif at_m is None:
         note = f"more than {plan_m.power_by_size[-1][0]}" if plan_m.power_by_size else ""
     else:
         note = ""
     names = [p.group for p in pilot.groups]
+    scale = 1.0 if relative else 100.0
     return {
         "condition": pilot.condition_id,
+        "plannable": pilot.plannable,
         "goal": goal,
-        "gap_pts": round(gap * 100.0, 6),
+        "unit": "relative" if relative else "WER points",
+        "gap": round(gap * scale, 6) if goal == "detect" else None,
+        "margin": round(margin * scale, 6) if goal == "even" else None,
+        "gap_pts": round(gap * 100.0, 6) if goal == "detect" and not relative else None,
         "speakers_per_group": at_m,
         "pilot_speakers": [int(r.size) for r in pilot.residuals],
         "note": note,
@@ -112,6 +124,8 @@ def _row(
             }
             for p in (pilot.groups[:1] if assumed else pilot.groups)
         ],
+        "feasible_from_utterances_per_speaker": design.reach,
+        "feasible_note": design.reach_note,
         "limit": design.limit,
         "problem": design.problem,
     }
@@ -178,20 +192,28 @@ def _table(row: dict[str, Any], top: int) -> list[str]:
     "is always included [default: half, 1, 2 and 4 times the pilot's].",
 )
 @click.option(
-    "--groups", "n_groups", type=click.IntRange(min=2), default=3, show_default=True,
-    help="With --assume-sd-pts: number of groups.",
+    "--groups", "n_groups", type=click.IntRange(min=2), default=None,
+    help="With --assume-sd-pts: number of groups [default: 3] (a pilot RUN_DIR has its own).",
 )  # fmt: skip
 @click.option(
     "--conditions", "n_conditions", type=click.IntRange(min=1), default=None,
     help="Degraded conditions tested together (default: the pilot's, or 10).",
 )  # fmt: skip
 @click.option(
-    "--gap", "gap_pts", type=click.FloatRange(min=0, min_open=True), default=None,
-    help="Gap to detect, in the metric's points (default: the pack's threshold).",
+    "--gap", "gap_value", type=click.FloatRange(min=0, min_open=True), default=None,
+    help="With --goal detect: the gap between groups' Δ to detect, in the metric's own unit: "
+    "WER points under metric absolute (10 = 10 points), a relative gap under the pilot's "
+    "metric relative (0.5 = 50 % of clean WER, like threshold_rel) [default: the pack's "
+    "threshold]. --assume-sd-pts plans the absolute metric (points).",
+)  # fmt: skip
+@click.option(
+    "--margin", "margin_value", type=click.FloatRange(min=0, min_open=True), default=None,
+    help="With --goal even: show the groups even within ± this, in the metric's own unit "
+    "(as --gap) [default: the pack's threshold].",
 )  # fmt: skip
 @click.option(
     "--goal", type=click.Choice(["detect", "even"]), default="detect", show_default=True,
-    help="detect: flag a gap of --gap; even: show truly alike groups even within the threshold.",
+    help="detect: flag a gap of --gap; even: show truly alike groups even within ± --margin.",
 )  # fmt: skip
 @click.option("--power", "target", type=click.FloatRange(0.5, 0.99), default=0.8, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
@@ -203,9 +225,10 @@ def command(
     assume_within_sd_pts: float | None,
     assume_utterances: int | None,
     utterances_opt: tuple[str, ...],
-    n_groups: int,
+    n_groups: int | None,
     n_conditions: int | None,
-    gap_pts: float | None,
+    gap_value: float | None,
+    margin_value: float | None,
     goal: str,
     target: float,
     seed: int,
@@ -248,6 +271,19 @@ def command(
             "--assume-within-sd-pts and --assume-utterances go with --assume-sd-pts; a pilot "
             "RUN_DIR measures both"
         )
+    if run_dir is not None and n_groups is not None:
+        raise click.UsageError(
+            "--groups goes with --assume-sd-pts; a pilot RUN_DIR plans the groups it has"
+        )
+    if goal == "even" and gap_value is not None:
+        raise click.UsageError(
+            "--gap is the gap --goal detect looks for; --goal even shows the groups within ± "
+            "a margin: give --margin (default: the pack's threshold)"
+        )
+    if goal == "detect" and margin_value is not None:
+        raise click.UsageError(
+            "--margin goes with --goal even; --goal detect plans for a gap: give --gap"
+        )
     grid = _utterance_grid(utterances_opt)
     assumed = run_dir is None
     if assumed and grid and assume_within_sd_pts is None:
@@ -277,13 +313,14 @@ def command(
                 sd=float(assume_sd_pts or 0.0) / 100.0,
                 within_sd=within,
                 utterances=assume_utterances or 10,
-                n_groups=n_groups,
+                n_groups=n_groups or 3,
                 rng=np.random.default_rng(np.random.SeedSequence([seed, 1])),
             ),
         )
     relative = settings.metric == "relative"
-    margin = settings.threshold
-    gap = margin if gap_pts is None else gap_pts / 100.0
+    scale = 1.0 if relative else 100.0  # the metric's own unit per fraction of Δ
+    margin = settings.threshold if margin_value is None else margin_value / scale
+    gap = settings.threshold if gap_value is None else gap_value / scale
     rows: list[dict[str, Any]] = []
     for pilot in pilots:
         m = pilot.pilot_utterances
@@ -300,13 +337,23 @@ def command(
             n_sims=400,
             rng=rng,
         )
-        rows.append(_row(pilot, design, goal=goal, gap=gap, relative=relative, assumed=assumed))
+        rows.append(
+            _row(
+                pilot, design, goal=goal, gap=gap, margin=margin, relative=relative,
+                assumed=assumed,
+            )
+        )  # fmt: skip
+    planned = [row for row in rows if row["plannable"]]
     if as_json:
         click.echo(json.dumps({"power": target, "alpha": settings.alpha, "rows": rows}, indent=2))
     else:
-        aim = "detect a gap of" if goal == "detect" else "show even within ±"
+        aim = (
+            f"detect a gap of {_amount(gap, relative)}"
+            if goal == "detect"
+            else f"show even within ± {_amount(margin, relative)}"
+        )
         for row in rows:
-            if any(n < 2 for n in row["pilot_speakers"]):
+            if not row["plannable"]:
                 click.echo(f"{row['condition']}: cannot plan: {row['problem']}")
                 continue
             need = row["speakers_per_group"] or row["note"]
@@ -317,12 +364,22 @@ def command(
                 else f"{row['pilot_speakers']}, {m} utterance{'s' if m != 1 else ''} each"
             )
             click.echo(
-                f"{row['condition']}: {need} speakers per group to {aim} "
-                f"{row['gap_pts'] if goal == 'detect' else margin * 100:g} points with "
-                f"{target:.0%} power (α {settings.alpha:g}, {tests} conditions; pilot speakers "
-                f"{where})"
+                f"{row['condition']}: {need} speakers per group to {aim} with {target:.0%} "
+                f"power (α {settings.alpha:g}, {tests} condition{'s' if tests != 1 else ''}; pilot "
+                f"speakers {where})"
             )
             for line in _table(row, SIZES[-1]):
                 click.echo(line)
+            if row["feasible_note"]:
+                click.echo(f"  {row['feasible_note']}")
             click.echo(f"  {row['limit']}")
+    if not planned:
+        # The pilot itself cannot be planned from (every condition has a group without two
+        # speakers whose Δ is defined): bad input, exit 2, as `lastmile run` for bad packs.
+        raise BadInput(
+            f"nothing could be planned: none of the {len(rows)} degraded condition"
+            f"{'s' if len(rows) != 1 else ''} of {run_dir} has two or more speakers with a "
+            f"defined Δ in every group; each condition's reason, and its fix, is "
+            f"{'in its row (problem)' if as_json else 'above'}"
+        )
     click.get_current_context().exit(EXIT_CLEAN)
