@@ -125,7 +125,7 @@ def test_markdown_renders_literally_without_html_entities(tmp_path):
         assert group in shown, group
     header = next(line for line in page.splitlines() if "<th>" in line or "<thead>" in line)
     assert header
-    assert page.count("<table>") == 2  # both tables parse as tables
+    assert page.count("<table>") == 3  # all tables parse as tables (cells, CIs, pairs)
 
 
 def test_too_few_speakers_is_said_once_not_per_group_and_condition(tmp_path):

@@ -18,8 +18,15 @@ from lastmile.report.findings import (
     failed_cells,
     failed_note,
     fmt_ci,
-    is_worst,
+    fmt_range,
     latency_sentence,
+)
+from lastmile.report.intervals import (
+    NoteMarks,
+    marks_worst,
+    pair_rows,
+    threshold_text,
+    why_no_interval,
 )
 from lastmile.report.markdown import headline
 from lastmile.report.mitigation import mitigation_html
@@ -75,6 +82,10 @@ tr.worst td { font-weight: 600; } .failed { color:#8a1c1c; font-weight:600; }
 .pair .who { font-weight: 600; } code { font-size: .85rem; word-break: break-all; }
 dl.meta { display:grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
 dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; }
+.why { display:block; white-space: normal; font-size: .78rem; font-weight: 400;
+  color: var(--muted); text-align: left; max-width: 20rem; }
+table.pairs { font-size: .85rem; } table.pairs caption { text-align: left; color: var(--muted);
+  caption-side: top; padding-bottom: .2rem; }
 """
 
 
@@ -227,16 +238,68 @@ def _listen_section(
     return "".join(parts)
 
 
+def _estimate(estimate: Mapping[str, Any] | None, *, signed: bool = False) -> str:
+    """An estimate as table-cell HTML: ``14.2 (9.1–19.0)``, or the value with the reason it
+    has no interval written beneath it."""
+    why = why_no_interval(estimate)
+    if why is None:
+        return _e(fmt_ci(estimate, signed=signed))
+    return f"{_e(fmt_ci(estimate, signed=signed))}<span class='why'>{_e(why)}</span>"
+
+
+def _gap_text(estimate: Mapping[str, Any], level: str) -> str:
+    """``gap U 5.6 (95% CI 1.0–9.0)``, or ``gap U 2.3 (no interval: <why>)``."""
+    why = why_no_interval(estimate)
+    if why is None:
+        interval = fmt_range(estimate["ci_low"], estimate["ci_high"])
+        return f"gap U {estimate['value']:.1f} ({level} CI {interval})"
+    return f"gap U {fmt_ci(estimate)} ({why})"
+
+
+def _pairs_table(cond: Mapping[str, Any], analysis: Mapping[str, Any]) -> str:
+    """Every pairwise gap Δ(a) − Δ(b) of a degraded condition with its interval, the
+    (1 − 2α) interval the ``even`` verdict rests on and whether it lies within ± the
+    threshold ('' when the condition has no pairs)."""
+    settings = analysis["settings"]
+    level = f"{settings['ci_level'] * 100:g}%"
+    eq_level = f"{(1 - 2 * settings['alpha']) * 100:g}%"
+    unit = "pts" if analysis["metric"] == "absolute" else "% rel."
+    pairs = {(str(p["groups"][0]), str(p["groups"][1])): p for p in cond.get("pairs") or []}
+    rows = pair_rows(cond, NoteMarks())
+    if cond["is_clean"] or not rows:
+        return ""
+    parts = [
+        "<div class='scroll'><table class='pairs'><caption>Pairwise gaps between groups"
+        "</caption><thead><tr><th>Pair a − b</th>"
+        f"<th class='num'>Δ(a) − Δ(b) {unit} ({level} CI)</th>"
+        f"<th class='num'>{eq_level} interval</th>"
+        f"<th>Within ± {_e(threshold_text(analysis))}</th></tr></thead><tbody>"
+    ]
+    for row in rows:
+        gap = _estimate(pairs[(row.first, row.second)]["difference_pts"], signed=True)
+        parts.append(
+            f"<tr><td>{_e(row.first)} − {_e(row.second)}</td><td class='num'>{gap}</td>"
+            f"<td class='num'>{_e(row.equivalence)}</td><td>{_e(row.within)}</td></tr>"
+        )
+    parts.append("</tbody></table></div>")
+    return "".join(parts)
+
+
 def _conditions_section(summary: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     analysis = summary["analysis"]
-    level = f"{analysis['settings']['ci_level'] * 100:g}%"
+    settings = analysis["settings"]
+    level = f"{settings['ci_level'] * 100:g}%"
     unit = "pts" if analysis["metric"] == "absolute" else "% rel."
-    parts = ["<section id='conditions'><h2>Conditions</h2>"]
+    threshold = threshold_text(analysis)
+    parts = [
+        "<section id='conditions'><h2>Conditions</h2>",
+        f"<p class='muted'>{_e(_rule(settings, threshold))}</p>",
+    ]
     for cond in analysis["conditions"]:
         label = labels.get(cond["id"], cond["id"])
         parts.append(f"<h3>{_e(label)} {_flag(cond['flag'])}</h3>")
         if not cond["is_clean"]:
-            bits = [f"gap U {fmt_ci(cond['disparity_pts'])} ({level} CI)"]
+            bits = [_gap_text(cond["disparity_pts"], level)]
             if cond["p_value"] is not None:
                 bits.append(f"p = {cond['p_value']:.3g}, q = {cond['q_value']:.3g}")
             bits.append(str(cond["note"]))
@@ -249,8 +312,8 @@ def _conditions_section(summary: Mapping[str, Any], labels: Mapping[str, str]) -
             "</tr></thead><tbody>"
         )
         for cell in cond["groups"]:
-            worst = is_worst(cond, cell["group"])
-            delta = "—" if cond["is_clean"] else fmt_ci(cell["delta_pts"], signed=True)
+            worst = marks_worst(cond, cell["group"])
+            delta = "—" if cond["is_clean"] else _estimate(cell["delta_pts"], signed=True)
             note = failed_note(cell)
             failed = f" <span class='failed'>{_e(FAILED_MARK)} {_e(note)}</span>" if note else ""
             parts.append(
@@ -260,14 +323,25 @@ def _conditions_section(summary: Mapping[str, Any], labels: Mapping[str, str]) -
                 f"<td class='num'>{cell['n_ref_words']}</td>"
                 f"<td class='num'>{cell['substitutions']} / {cell['deletions']} / "
                 f"{cell['insertions']}</td>"
-                f"<td class='num'>{_e(fmt_ci(cell['wer_pct']))}{failed}</td>"
-                f"<td class='num'>{_e(delta)}</td></tr>"
+                f"<td class='num'>{_estimate(cell['wer_pct'])}{failed}</td>"
+                f"<td class='num'>{delta}</td></tr>"
             )
         parts.append("</tbody></table></div>")
+        parts.append(_pairs_table(cond, analysis))
     if failed_cells(summary):
         parts.append(f"<p class='failed'>{_e(FAILED_LEGEND)}.</p>")
     parts.append("</section>")
     return "".join(parts)
+
+
+def _rule(settings: Mapping[str, Any], threshold: str) -> str:
+    """The verdict rule in words, the threshold in the unit of the values."""
+    return (
+        f"U = largest minus smallest Δ across groups. Uneven when U ≥ {threshold} and "
+        f"q ≤ {settings['alpha']:g} (Welch's statistic of equal Δ, parametric bootstrap, "
+        f"Benjamini–Hochberg); even when every pairwise gap's "
+        f"{(1 - 2 * settings['alpha']) * 100:g}% interval lies within ± {threshold}."
+    )
 
 
 def _meta_section(summary: Mapping[str, Any]) -> str:
@@ -289,6 +363,7 @@ def _meta_section(summary: Mapping[str, Any]) -> str:
         ("Corpus", corpus.get("manifest")),
         ("Utterances", corpus.get("n_utterances")),
         ("Metric", analysis["metric"]),
+        ("Threshold", threshold_text(analysis)),
         ("Fairness settings", json.dumps(analysis["settings"], sort_keys=True)),
         ("Started", run.get("started_at")),
         ("Finished", run.get("finished_at")),

@@ -12,9 +12,14 @@ from lastmile.report.findings import (
     condition_info,
     failed_cells,
     failed_note,
-    fmt_ci,
-    is_worst,
     latency_sentence,
+)
+from lastmile.report.intervals import (
+    NoteMarks,
+    fmt_estimate,
+    marks_worst,
+    pair_rows,
+    threshold_text,
 )
 from lastmile.report.mitigation import mitigation_markdown
 
@@ -23,7 +28,7 @@ __all__ = ["headline", "render_markdown"]
 _FLAG_MARK = {
     "uneven": "❌ uneven",
     "inconclusive": "⚠️ inconclusive",
-    "insufficient-data": "❔ insufficient data",
+    "insufficient-data": "❔ insufficient-data",
     "even": "✅ even",
 }
 
@@ -71,9 +76,57 @@ def headline(summary: Mapping[str, Any]) -> str:
     return f"all {n_deg} degraded conditions degrade evenly across groups"
 
 
+def _notes(marks: NoteMarks) -> list[str]:
+    """The reasons marked in the table just written, as lines under it (none: no lines)."""
+    notes = marks.take()
+    if not notes:
+        return []
+    return [""] + [f"- {_md(mark)} {_md(note)}" for mark, note in notes]
+
+
+def _pairs_table(
+    analysis: Mapping[str, Any], labels: Mapping[str, str], marks: NoteMarks
+) -> list[str]:
+    """Every pairwise gap Δ(a) − Δ(b) of every degraded condition with its interval, the
+    (1 − 2α) interval the ``even`` verdict rests on and whether it lies within ± the
+    threshold, in a collapsible block (no lines when no condition has pairs)."""
+    settings = analysis["settings"]
+    level = f"{settings['ci_level'] * 100:g}%"
+    eq_level = f"{(1 - 2 * settings['alpha']) * 100:g}%"
+    unit = "pts" if analysis["metric"] == "absolute" else "% rel."
+    threshold = threshold_text(analysis)
+    rows = []
+    for cond in analysis["conditions"]:
+        if cond["is_clean"]:
+            continue
+        label = labels.get(cond["id"], cond["id"])
+        for pair in pair_rows(cond, marks):
+            rows.append(
+                f"| {_md(label)} | {_md(pair.first)} − {_md(pair.second)} | {_md(pair.gap)} | "
+                f"{_md(pair.equivalence)} | {pair.within} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        f"<details><summary>Pairwise gaps between groups, Δ(a) − Δ(b) with {level} "
+        "confidence intervals</summary>",
+        "",
+        f"| Condition | Pair a − b | Gap {unit} ({level} CI) | {eq_level} interval "
+        f"| Within ± {_md(threshold)} |",
+        "|---|---|---|---|---|",
+        *rows,
+        *_notes(marks),
+        "",
+        "</details>",
+    ]
+
+
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """summary.md's text: headline, findings, a condition × group table (WER % and Δ),
-    the intervals in a collapsible block, and the run's identity."""
+    the intervals per cell and every pairwise gap with its interval in collapsible blocks,
+    and the run's identity. A number shown without an interval says ``no CI [n]``, the
+    reason listed under its table."""
     analysis = summary["analysis"]
     run = summary.get("run", {})
     info = condition_info(run)
@@ -81,6 +134,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     level = f"{analysis['settings']['ci_level'] * 100:g}%"
     delta_unit = "pts" if analysis["metric"] == "absolute" else "% rel."
     pack = (run.get("pack") or {}).get("name", "?")
+    labels = {str(cid): str(meta.get("label", cid)) for cid, meta in info.items()}
+    marks = NoteMarks()
     lines = [
         f"## lastmile: {_md(pack)}",
         "",
@@ -109,7 +164,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             text = "n/a" if wer is None else f"{wer:.1f}"
             if not cond["is_clean"] and cell["delta_pts"]["value"] is not None:
                 text += f" ({cell['delta_pts']['value']:+.1f})"
-            if is_worst(cond, cell["group"]):
+            if marks_worst(cond, cell["group"]):
                 text = f"**{text}**"
             if note := failed_note(cell):
                 text += f" {FAILED_MARK} {note}"
@@ -118,9 +173,10 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             verdict, gap, q = "reference", "", ""
         else:
             verdict = _FLAG_MARK.get(cond["flag"], cond["flag"])
-            gap = fmt_ci(cond["disparity_pts"])
+            gap = _md(fmt_estimate(cond["disparity_pts"], marks))
             q = "" if cond["q_value"] is None else f"{cond['q_value']:.2g}"
         lines.append(f"| {_md(label)} | {verdict} | {gap} | {q} | " + " | ".join(cells) + " |")
+    lines += _notes(marks)
     if failed_cells(summary):
         lines += ["", f"{FAILED_LEGEND}."]
     lines += mitigation_markdown(summary, escape=_md)
@@ -135,23 +191,28 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     for cond in analysis["conditions"]:
         label = info.get(cond["id"], {}).get("label", cond["id"])
         for cell in cond["groups"]:
-            delta = "—" if cond["is_clean"] else fmt_ci(cell["delta_pts"], signed=True)
+            delta = (
+                "—"
+                if cond["is_clean"]
+                else _md(fmt_estimate(cell["delta_pts"], marks, signed=True))
+            )
             lines.append(
                 f"| {_md(label)} | {_md(cell['group'])} | {cell['n_speakers']} | "
-                f"{cell['n_items']} ({cell['n_failed']}) | {fmt_ci(cell['wer_pct'])}"
+                f"{cell['n_items']} ({cell['n_failed']}) | "
+                f"{_md(fmt_estimate(cell['wer_pct'], marks))}"
                 + (f" {FAILED_MARK}" if cell["n_failed"] else "")
                 + f" | {delta} |"
             )
+    lines += _notes(marks)
     backend = run.get("backend") or {}
     seed = (run.get("pack") or {}).get("seed", "?")
+    lines += ["", "</details>"]
+    lines += _pairs_table(analysis, labels, marks)
     lines += [
-        "",
-        "</details>",
         "",
         f"Backend {_code(backend.get('fingerprint', backend.get('name', '?')))}, normalizer "
         f"{_code(run.get('normalizer', '?'))}, seed {_md(seed)}, "
-        f"metric {analysis['metric']}, threshold "
-        f"{analysis['settings'].get('threshold_pts') or analysis['settings']['threshold_rel']}, "
+        f"metric {analysis['metric']}, threshold {_md(threshold_text(analysis))}, "
         f"FDR α {analysis['settings']['alpha']:g}.",
         "",
     ]

@@ -20,9 +20,8 @@ from lastmile.report.findings import (
     FAILED_MARK,
     condition_info,
     failed_note,
-    fmt_ci,
-    is_worst,
 )
+from lastmile.report.intervals import NoteMarks, fmt_estimate, marks_worst, threshold_text
 
 __all__ = ["FLAG_STYLES", "print_summary", "summary_table"]
 
@@ -58,8 +57,9 @@ def _wrap(text: Text, width: int, *, hang: str = _HANG) -> list[Text]:
     return out
 
 
-def _verdict_line(cond: Mapping[str, Any]) -> Text:
-    """``hum60_snr10  inconclusive  U 5.6 (-10.6 to 21.8), q 0.64; need ~50 spk/group``."""
+def _verdict_line(cond: Mapping[str, Any], marks: NoteMarks) -> Text:
+    """``hum60_snr10  inconclusive  U 5.6 (-10.6 to 21.8), q 0.64; need ~50 spk/group``
+    (``U 2.3 (no CI [1])`` when the gap has no interval)."""
     line = Text(str(cond["id"]), style="bold")
     line.append("  ")
     if cond["is_clean"]:
@@ -69,7 +69,7 @@ def _verdict_line(cond: Mapping[str, Any]) -> Text:
     line.append(flag, style=FLAG_STYLES.get(flag, ""))
     details = []
     if cond["disparity_pts"]["value"] is not None:
-        details.append(f"U {fmt_ci(cond['disparity_pts'])}")
+        details.append(f"U {fmt_estimate(cond['disparity_pts'], marks)}")
     if cond.get("q_value") is not None:
         details.append(f"q {cond['q_value']:.2g}")
     text = ", ".join(details)
@@ -84,9 +84,11 @@ def summary_table(summary: Mapping[str, Any], *, width: int = 80) -> Group:
     """The condition × group table laid out for ``width`` columns.
 
     One line per condition (id, verdict, gap U with CI, q), then one row per group: speakers,
-    WER % (CI) and Δ (CI); the worst group in bold; a cell with failed items carries
-    ``†`` and a line saying how many. Numbers never wrap; group names wrap at spaces only
-    when they cannot fit; a legend gives each generated label under its id.
+    WER % (CI) and Δ (CI); the worst group in bold (none under ``insufficient-data``); a
+    cell with failed items carries ``†`` and a line saying how many. A number shown without
+    an interval says ``no CI [n]``, the reason listed under the table. Numbers never wrap;
+    group names wrap at spaces only when they cannot fit; a legend gives each generated label
+    under its id.
     """
     analysis = summary["analysis"]
     info = condition_info(summary.get("run", {}))
@@ -94,10 +96,13 @@ def summary_table(summary: Mapping[str, Any], *, width: int = 80) -> Group:
     delta_unit = "Δ pts" if analysis["metric"] == "absolute" else "Δ % rel"
     heads = ("Condition / group", "Spk", f"WER % ({level} CI)", f"{delta_unit} ({level} CI)")
     rows: list[tuple[Mapping[str, Any], Mapping[str, Any], str, str, str]] = []
-    for cond in analysis["conditions"]:
+    marks = NoteMarks()
+    verdicts: dict[str, Text] = {}
+    for cond in analysis["conditions"]:  # marks numbered in the order they are shown
+        verdicts[str(cond["id"])] = _verdict_line(cond, marks)
         for cell in cond["groups"]:
-            wer = fmt_ci(cell["wer_pct"])
-            delta = "—" if cond["is_clean"] else fmt_ci(cell["delta_pts"], signed=True)
+            wer = fmt_estimate(cell["wer_pct"], marks)
+            delta = "—" if cond["is_clean"] else fmt_estimate(cell["delta_pts"], marks, signed=True)
             rows.append((cond, cell, str(cell["n_speakers"]), wer, delta))
     spk_w = max([cell_len(heads[1])] + [cell_len(r[2]) for r in rows])
     wer_w = max([cell_len(heads[2])] + [cell_len(r[3]) for r in rows])
@@ -126,13 +131,18 @@ def summary_table(summary: Mapping[str, Any], *, width: int = 80) -> Group:
             if seen:
                 lines.append(Text(""))
             seen.add(cond["id"])
-            lines.extend(_verdict_line_wrapped(cond, width))
-        worst = is_worst(cond, cell["group"])
+            lines.extend(_wrap(verdicts[str(cond["id"])], width))
+        worst = marks_worst(cond, cell["group"])
         lines.extend(row(str(cell["group"]), spk, wer, delta, style="bold" if worst else ""))
         if note := failed_note(cell):  # a line of its own, under the cell's WER
             mark = f"{FAILED_MARK} {note}"
             pad = len(_INDENT) + name_w + 2 * len(_GAP) + spk_w + max(wer_w - cell_len(mark), 0)
             lines.append(Text(" " * pad) + Text(mark, style="bold red"))
+    notes = marks.take()
+    if notes:
+        lines.append(Text(""))
+        for mark, note in notes:
+            lines.extend(_wrap(Text(f"{mark} {note}"), width, hang=" " * (len(mark) + 1)))
     legend = [
         (cid, meta["label"]) for cid, meta in info.items() if meta["label"] != cid and cid in seen
     ]
@@ -144,10 +154,6 @@ def summary_table(summary: Mapping[str, Any], *, width: int = 80) -> Group:
             entry = Text(cid.ljust(id_w), style="bold") + Text("  " + label)
             lines.extend(_wrap(entry, width, hang=" " * min(id_w + 2, width // 3)))
     return Group(*lines)
-
-
-def _verdict_line_wrapped(cond: Mapping[str, Any], width: int) -> list[Text]:
-    return _wrap(_verdict_line(cond), width)
 
 
 def print_summary(summary: Mapping[str, Any], console: Console) -> None:
@@ -178,16 +184,15 @@ def print_summary(summary: Mapping[str, Any], console: Console) -> None:
         for line in _wrap(Text(FAILED_LEGEND + ".", style="red"), width, hang="  "):
             console.print(line, overflow="fold")
     settings = analysis["settings"]
-    threshold = settings.get("threshold_pts")
-    if threshold is None:
-        threshold = settings.get("threshold_rel")
-    threshold_text = "the threshold" if threshold is None else f"{threshold:g}"
+    threshold = threshold_text(analysis)
     note = Text(
         f"U = largest minus smallest Δ across groups; flag uneven when U ≥ "
-        f"{threshold_text} and q ≤ {settings['alpha']:g} "
+        f"{threshold} and q ≤ {settings['alpha']:g} "
         f"(Welch's statistic of equal Δ, parametric bootstrap, Benjamini–Hochberg); even "
         f"when every pairwise gap's "
-        f"{(1 - 2 * settings['alpha']) * 100:g}% interval lies within ± {threshold_text}.",
+        f"{(1 - 2 * settings['alpha']) * 100:g}% interval lies within ± {threshold}. "
+        "Every pairwise gap with its interval: summary.md and report.html (pairs in "
+        "summary.json).",
         style="dim",
     )
     for line in _wrap(note, width, hang=""):
