@@ -245,6 +245,12 @@ def command(
     per speaker; the rest is the speakers' own (it stays whatever m is). A table gives the
     speakers needed at several utterances per speaker and with unlimited utterances, and a
     sentence what limits it. A pilot with one utterance per speaker plans speakers only.
+    When no column reaches the power but unlimited utterances do, the column from which the
+    plan becomes feasible (up to 1000 utterances per speaker) is added.
+
+    --gap and --margin are in the pilot's metric unit: WER points under metric absolute, a
+    relative gap under metric relative (0.5 = 50 %, as threshold_rel). A condition that
+    cannot be planned says why; when none can, the exit code is 2.
 
     With --assume-sd-pts, every group is normal with that spread at --assume-utterances per
     speaker (default 10), of which --assume-within-sd-pts is utterance sampling (without it,
