@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,12 @@ _OPTIONS = {
     # option name: (ini name, help, type)
     "asr": ("lastmile_asr", "ASR backend spec for pack tests (default: each pack's own).", str),
     "workers": ("lastmile_workers", "Worker processes for pack runs (default 1).", int),
-    "out": ("lastmile_out", "Folder for pack run folders (default: a temporary folder).", str),
+    "out": (
+        "lastmile_out",
+        "Folder for pack run folders (default: one per session in the temporary folder; "
+        "the 3 newest are kept).",
+        str,
+    ),
     "limit": ("lastmile_limit", "At most N utterances per pack (round-robin over groups).", int),
     "executor": (
         "lastmile_executor",
@@ -73,6 +79,7 @@ class LastmileState:
     """Plugin state for one session (kept in ``config.stash``)."""
 
     outcomes: dict[Path, PackOutcome] = field(default_factory=dict)
+    root: Path | None = None  # this session's folder of run folders (without --lastmile-out)
 
 
 STATE_KEY = pytest.StashKey[LastmileState]()
@@ -518,16 +525,44 @@ def compare_to_baseline(
     return problems
 
 
-def _run_and_compare(config: pytest.Config, pack: Path) -> PackOutcome:
+KEEP_SESSIONS = 3
+"""Sessions whose run folders stay in the temporary folder (as pytest keeps its own)."""
+
+
+def _session_root(config: pytest.Config) -> Path:
+    """This session's folder for pack runs: ``<temp>/lastmile-pytest-<user>/session-*``, made
+    on first use; older sessions' folders beyond the :data:`KEEP_SESSIONS` newest are removed
+    then, so runs do not pile up."""
+    import getpass
+    import shutil
     import tempfile
 
+    state = config.stash[STATE_KEY]
+    if state.root is None:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (a container)
+            user = str(os.getuid()) if hasattr(os, "getuid") else "user"
+        base = Path(tempfile.gettempdir()) / f"lastmile-pytest-{user}"
+        base.mkdir(mode=0o700, exist_ok=True)
+        state.root = Path(tempfile.mkdtemp(prefix="session-", dir=base))
+        older = sorted(
+            (p for p in base.glob("session-*") if p.is_dir() and p != state.root),
+            key=lambda p: p.stat().st_mtime,
+        )
+        for stale in older[: max(len(older) - (KEEP_SESSIONS - 1), 0)]:
+            shutil.rmtree(stale, ignore_errors=True)
+    return state.root
+
+
+def _run_and_compare(config: pytest.Config, pack: Path) -> PackOutcome:
     from lastmile.errors import LastmileError
     from lastmile.run import RunOptions, run_pack, validate_pack
     from lastmile.scenario.pack import load_pack
 
     out = PackOutcome(pack=pack)
     base_out = _setting(config, "out")
-    root = Path(base_out) if base_out else Path(tempfile.mkdtemp(prefix="lastmile-pytest-"))
+    root = Path(base_out) if base_out else _session_root(config)
     run_dir = root / pack.stem
     n = 1
     while (run_dir / "store.sqlite").exists():

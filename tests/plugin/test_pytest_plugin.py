@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -373,3 +374,24 @@ def test_newly_flagged_names_the_gap_q_and_groups():
         "19.5; gap U 24.3 (95% CI 6.4 to 42.2), q 0.011 (baseline: gap 4.1, q 0.3)"
     )
     assert problems == {"hum": [text], "fairness": [text]}
+
+
+def test_sessions_share_one_run_folder_and_old_ones_are_removed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    import tempfile
+
+    from lastmile.pytest_plugin import KEEP_SESSIONS, _session_root
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    roots = []
+    for i in range(KEEP_SESSIONS + 2):
+        config = pytester.parseconfigure()
+        root = _session_root(config)
+        assert _session_root(config) == root  # one folder for every pack of a session
+        (root / "pack").mkdir()
+        os.utime(root, (1000.0 + i, 1000.0 + i))
+        roots.append(root)
+    base = roots[0].parent
+    assert base.parent == tmp_path and base.name.startswith("lastmile-pytest-")
+    assert sorted(base.glob("session-*")) == sorted(roots[-KEEP_SESSIONS:])
