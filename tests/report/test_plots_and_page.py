@@ -220,3 +220,43 @@ def test_groups_sit_close_around_the_snr_they_were_run_at(tmp_path, figures):
     for snr in (0.0, 10.0):  # within a fifth of the 10 dB step: 1 dB either side
         near = [x for x in xs if abs(x - snr) < 5]
         assert len(near) == 7 and max(abs(x - snr) for x in near) <= 1.0 + 1e-9
+
+
+def test_a_point_without_interval_is_drawn_open_with_no_bar(tmp_path, figures):
+    """Groups of 2 speakers have no WER interval: their points are open markers, no error bar
+    of zero height stands for an interval, and the title says what open means."""
+    meta = run_meta(fairness={"threshold_pts": 5, "min_speakers": 2, "n_bootstrap": 200})
+    conditions = [{**c, "spec": _spec(c)} for c in CONDITIONS] + EXTRA
+    meta["conditions"] = conditions
+    folder = write_run(
+        tmp_path / "r", n_speakers=2, meta=meta, conditions=conditions, examples=False
+    )
+    summary = build_summary(folder)
+    assert all(
+        cell["wer_pct"]["ci_low"] is None and cell["wer_pct"]["ci_note"]
+        for cond in summary["analysis"]["conditions"]
+        for cell in cond["groups"]
+    )
+    curves = plots_module.snr_curves(summary)
+    points = plots_module.condition_points(summary)
+    assert len(curves) == 1 and len(points) == 1
+    for fig, n_points in zip(figures, (3 * 2, 3 * 3), strict=True):
+        ax = fig.axes[0]
+        assert plots_module.NO_INTERVAL in ax.get_title()
+        assert not ax.containers  # no error bars at all
+        marked = [line for line in ax.lines if line.get_marker() == "o"]
+        assert sum(len(line.get_xdata()) for line in marked) == n_points
+        assert all(line.get_markerfacecolor() == "white" for line in marked)
+        assert ax.get_legend() is not None
+
+
+def test_points_with_intervals_keep_their_bars(mixed_run, figures):
+    _, summary = mixed_run
+    plots_module.snr_curves(summary)
+    ax = figures[0].axes[0]
+    assert plots_module.NO_INTERVAL not in ax.get_title()
+    bars = [c for c in ax.containers if c.has_yerr]
+    assert len(bars) == 3  # one per group
+    for container in bars:
+        for segment in container.lines[2][0].get_segments():
+            assert segment[1][1] > segment[0][1]  # an interval, not a zero-height bar

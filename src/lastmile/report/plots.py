@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # part of the figure cache key: raise it when the drawing code changes
-PLOTS_VERSION = "4"
+PLOTS_VERSION = "5"
 _TITLE_CHARS = 64  # a title wraps at this many characters (a 6.4 in wide figure holds ~70)
 
 _SNR_TEXT = re.compile(r"\s*at\s+-?\d+(?:\.\d+)?\s*dB SNR", re.IGNORECASE)
@@ -165,6 +165,48 @@ def _zero_visible(ax: Any) -> None:
     ax.set_yticks(ticks)
 
 
+NO_INTERVAL = "open: no interval"
+"""Said in a plot's title when some of its points are drawn open, without an interval."""
+
+
+def _points(
+    ax: Any,
+    xs: Sequence[float],
+    estimates: Sequence[Mapping[str, Any]],
+    *,
+    color: Any,
+    ms: float,
+    line: bool,
+) -> tuple[Any, bool]:
+    """WER points with their intervals as error bars; a point without an interval is drawn
+    open, with no bar (never a zero-height bar passed off as an interval). ``line`` joins
+    the points. Returns the artist for the legend and whether any point was drawn open."""
+    ys = [float(est["value"]) for est in estimates]
+    has_ci = [est.get("ci_low") is not None and est.get("ci_high") is not None for est in estimates]
+    parts: list[Any] = []
+    if line:
+        parts += ax.plot(xs, ys, lw=1.5, color=color, marker="None")
+    closed = [k for k, ok in enumerate(has_ci) if ok]
+    if closed:
+        lows = [max(ys[k] - estimates[k]["ci_low"], 0.0) for k in closed]
+        highs = [max(estimates[k]["ci_high"] - ys[k], 0.0) for k in closed]
+        parts.append(
+            ax.errorbar(
+                [xs[k] for k in closed], [ys[k] for k in closed], yerr=[lows, highs],
+                marker="o", ms=ms, capsize=3, ls="none", color=color,
+            )
+        )  # fmt: skip
+    opened = [k for k, ok in enumerate(has_ci) if not ok]
+    if opened:
+        parts += ax.plot(
+            [xs[k] for k in opened], [ys[k] for k in opened], ls="none", marker="o", ms=ms,
+            markerfacecolor="white", markeredgecolor=color, markeredgewidth=1.3,
+        )  # fmt: skip
+    # the legend shows the line (if any) with the first kind of marker drawn
+    handle = tuple(parts[:2]) if line and len(parts) > 1 else parts[0]
+    return handle, bool(opened)
+
+
 def _all_series(summary: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Conditions with an SNR grouped by everything but the SNR (one curve set each)."""
     info = condition_info(summary.get("run", {}))
@@ -210,35 +252,23 @@ def snr_curves(summary: Mapping[str, Any]) -> list[Plot]:
         ax = fig.add_subplot()
         handles: list[Any] = []
         names: list[str] = []
+        any_open = False
         for k, group in enumerate(groups):
             # groups side by side around each SNR, all within a fifth of the SNR step
             offset = (k - (len(groups) - 1) / 2) * min(0.06, 0.2 / max(len(groups) - 1, 1)) * step
-            xs, ys, lows, highs = [], [], [], []
+            xs, estimates = [], []
             for p in points:
                 cell = next((c for c in p["cond"]["groups"] if c["group"] == group), None)
                 wer = None if cell is None else cell["wer_pct"]
                 if wer is None or wer["value"] is None:
                     continue
                 xs.append(p["snr_db"] + offset)
-                ys.append(wer["value"])
-                lo = wer["ci_low"] if wer["ci_low"] is not None else wer["value"]
-                hi = wer["ci_high"] if wer["ci_high"] is not None else wer["value"]
-                lows.append(max(wer["value"] - lo, 0.0))
-                highs.append(max(hi - wer["value"], 0.0))
+                estimates.append(wer)
             if not xs:
                 continue
-            handles.append(
-                ax.errorbar(
-                    xs,
-                    ys,
-                    yerr=[lows, highs],
-                    marker="o",
-                    ms=4,
-                    capsize=3,
-                    lw=1.5,
-                    color=colors[group],
-                )
-            )
+            handle, opened = _points(ax, xs, estimates, color=colors[group], ms=4, line=True)
+            any_open = any_open or opened
+            handles.append(handle)
             names.append(_literal(group))
             base = clean_wer.get(group)
             if base is not None and math.isfinite(base):
@@ -246,8 +276,9 @@ def snr_curves(summary: Mapping[str, Any]) -> list[Plot]:
         ax.set_xlabel("SNR (dB)")
         ax.set_xticks(snrs, labels=[f"{x:g}" for x in snrs])  # the SNRs run, not the offsets
         ax.set_ylabel("WER (%)")
+        key = f"bars: {level} CI; {NO_INTERVAL}" if any_open else f"bars: {level} CI"
         ax.set_title(
-            _literal(_wrapped(f"{title}: WER vs SNR (bars: {level} CI; dashed: clean)")),
+            _literal(_wrapped(f"{title}: WER vs SNR ({key}; dashed: clean)")),
             fontsize=10,
         )
         _zero_visible(ax)
@@ -353,29 +384,23 @@ def condition_points(summary: Mapping[str, Any]) -> list[Plot]:
     ax = fig.add_subplot()
     handles: list[Any] = []
     names: list[str] = []
+    any_open = False
     spread = min(0.6, 0.15 * len(groups))
     for k, group in enumerate(groups):
         offset = (k - (len(groups) - 1) / 2) * (spread / max(len(groups) - 1, 1))
-        xs, ys, lows, highs = [], [], [], []
+        xs, estimates = [], []
         for i, cond in enumerate(conditions):
             cell = next((c for c in cond["groups"] if c["group"] == group), None)
             wer = None if cell is None else cell["wer_pct"]
             if wer is None or wer["value"] is None:
                 continue
-            lo = wer["ci_low"] if wer["ci_low"] is not None else wer["value"]
-            hi = wer["ci_high"] if wer["ci_high"] is not None else wer["value"]
             xs.append(i + offset)
-            ys.append(wer["value"])
-            lows.append(max(wer["value"] - lo, 0.0))
-            highs.append(max(hi - wer["value"], 0.0))
+            estimates.append(wer)
         if not xs:
             continue
-        handles.append(
-            ax.errorbar(
-                xs, ys, yerr=[lows, highs], marker="o", ms=5, capsize=3, ls="none",
-                color=colors[group],
-            )
-        )  # fmt: skip
+        handle, opened = _points(ax, xs, estimates, color=colors[group], ms=5, line=False)
+        any_open = any_open or opened
+        handles.append(handle)
         names.append(_literal(group))
     rotate = sum(len(i) for i in ids) > 60
     ax.set_xticks(
@@ -387,7 +412,8 @@ def condition_points(summary: Mapping[str, Any]) -> list[Plot]:
     )
     ax.set_xlim(-0.6, len(ids) - 0.4)
     ax.set_ylabel("WER (%)")
-    ax.set_title(_wrapped(f"WER by condition (bars: {level} CI)"), fontsize=10)
+    key = f"bars: {level} CI; {NO_INTERVAL}" if any_open else f"bars: {level} CI"
+    ax.set_title(_wrapped(f"WER by condition ({key})"), fontsize=10)
     _zero_visible(ax)
     ax.grid(alpha=0.3, axis="y")
     if handles:
