@@ -59,7 +59,8 @@ def speaker_strips(summary: Mapping[str, Any]) -> Plot | None:
     if empty:
         alt += "; nothing to draw for " + "; ".join(empty)
     return Plot(
-        title="Each speaker's Δ (dots), the group's pooled Δ (bar) and its interval",
+        title="Each speaker's Δ (dots), the group's pooled Δ (bar) and its interval (vertical "
+        "line, where there is one: the Conditions tables say why not)",
         alt=alt,
         png=_png(fig),
     )
