@@ -364,7 +364,10 @@ def _meta_section(summary: Mapping[str, Any]) -> str:
         ("Utterances", corpus.get("n_utterances")),
         ("Metric", analysis["metric"]),
         ("Threshold", threshold_text(analysis)),
-        ("Fairness settings", json.dumps(analysis["settings"], sort_keys=True)),
+        (
+            "Fairness settings (as the pack gives them)",
+            json.dumps(analysis["settings"], sort_keys=True),
+        ),
         ("Started", run.get("started_at")),
         ("Finished", run.get("finished_at")),
         ("Complete", run.get("complete")),
