@@ -404,12 +404,12 @@ def analyze_mitigation(
             n = int(np.sum(np.all(has_words[sg == g][:, list(cols)], axis=1)))
             counts.append(n)
             if n < MIN_SPEAKERS_FOR_INTERVAL:
-                few.append(f"{name!r} has {n}")
+                few.append(f"{name!r} has {n} speaker{'' if n == 1 else 's'}")
         df = max(min(counts) - 1, 1)
         if not few:
             return "", df
         return (
-            f"no interval: {', '.join(few)} speaker(s); intervals from fewer than "
+            f"no interval: {', '.join(few)}; intervals from fewer than "
             f"{MIN_SPEAKERS_FOR_INTERVAL} speakers per group do not reach their stated coverage"
         ), df
 

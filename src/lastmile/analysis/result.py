@@ -56,14 +56,17 @@ def pair_estimate(
     value = delta_a - delta_b
     if not math.isfinite(value):
         return Estimate(math.nan, math.nan, math.nan, "Δ of a group is undefined")
-    small = [f"{g!r} has {n}" for g, n in zip(names, (n_a, n_b), strict=True)]
-    small = [t for t, n in zip(small, (n_a, n_b), strict=True) if n < MIN_SPEAKERS_FOR_INTERVAL]
+    small = [
+        f"{g!r} has {n} speaker{'' if n == 1 else 's'}"
+        for g, n in zip(names, (n_a, n_b), strict=True)
+        if n < MIN_SPEAKERS_FOR_INTERVAL
+    ]
     if small:
         return Estimate(
             value,
             math.nan,
             math.nan,
-            f"no interval: {', '.join(small)} speaker(s); intervals from fewer than "
+            f"no interval: {' and '.join(small)}; intervals from fewer than "
             f"{MIN_SPEAKERS_FOR_INTERVAL} speakers per group do not reach their stated coverage",
         )
     if not (math.isfinite(var_a) and math.isfinite(var_b)) or var_a + var_b <= 0:
