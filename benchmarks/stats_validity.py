@@ -18,7 +18,8 @@ Prints ``key=value`` lines:
   with any condition ``uneven`` (target <= 0.05); ``…_welch_f_…`` and ``…_max_…``: the same
   for Welch's F with capped df (the test before) and for the largest studentized pairwise
   gap under the same parametric bootstrap, on the same runs.
-* ``power_gap{g}_n{n}``: share flagged uneven, one uneven condition among 10, 20 utterances,
+* ``power_gap{g}_n{n}``: share flagged uneven, one uneven condition among 10, 20 utterances
+  (the curve, then gap 10 at 14 and 16 speakers and gap 13 at 10: where 0.5 is reached),
   the gap on group c (the most varied).
 * ``study_gap_on_{c,a}_{uneven,oracle,oracle_formula,omnibus_known_se,contrast_sd,welch_f,
   bootstrap_max,chi2_reference,pooled_variance}``:
@@ -159,16 +160,17 @@ def main() -> int:
             failures.append("false_even_at_margin")
     seeds = seeds_of("power")
     if "power" in only:
-        for gap in (0.02, 0.05, 0.10, 0.20):
-            for n in (5, 10, 20, 40):
-                shares = verdict_shares(
-                    gap=gap,
-                    n_speakers=n,
-                    n_utterances=20,
-                    n_sims=args.sims,
-                    seed=int(next(seeds)),
-                )
-                print(f"power_gap{round(gap * 100)}_n{n}={shares.uneven:.4f}")
+        # the curve, then where the goal (0.5 at a 10-point gap) is reached
+        cells = [(gap, n) for gap in (0.02, 0.05, 0.10, 0.20) for n in (5, 10, 20, 40)]
+        for gap, n in [*cells, (0.10, 14), (0.10, 16), (0.13, 10)]:
+            shares = verdict_shares(
+                gap=gap,
+                n_speakers=n,
+                n_utterances=20,
+                n_sims=args.sims,
+                seed=int(next(seeds)),
+            )
+            print(f"power_gap{round(gap * 100)}_n{n}={shares.uneven:.4f}")
     seeds = seeds_of("study")
     for name, group in (("c", 2), ("a", 0)) if "study" in only else ():
         study = power_study(gap_group=group, n_sims=args.sims, seed=int(next(seeds)))
