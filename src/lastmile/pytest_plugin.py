@@ -693,3 +693,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"{n_prob} regression(s); flagged uneven: {', '.join(flagged) or 'none'}"
             f"{'; ' + counts if counts else ''}; run folder {out.run_dir}"
         )
+        for cond in conds:
+            if cond.get("flag") in ("inconclusive", "insufficient-data"):
+                terminalreporter.write_line(f"  {cond['id']}: {cond['flag']}: {cond.get('note')}")
+        degraded = [c for c in conds if not c.get("is_clean")]
+        if degraded and all(c.get("flag") == "insufficient-data" for c in degraded):
+            terminalreporter.write_line(
+                f"  {pack.name}: no condition could be judged, so its fairness test cannot fail "
+                "until every group has fairness.min_speakers speakers with scored items"
+            )

@@ -179,6 +179,15 @@ def test_failed_cells_are_never_written_accepted_or_compared(
     assert written["cells"]["clean"]["us"] == {**written["cells"]["clean"]["us"], "n_failed": 0}
     result = pytester.runpytest("--lastmile", str(six_utterances), "--lastmile-asr", steady)
     result.assert_outcomes(passed=3)
+    # every speaker loses exactly 0 under it: no verdict, each reason said, and that the
+    # fairness test cannot fail
+    result.stdout.fnmatch_lines(
+        [
+            "*pack.yaml: baseline matched*1 insufficient-data*",
+            "  hum60_snr10: insufficient-data: *spread is 0*",
+            "  pack.yaml: no condition could be judged, so its fairness test cannot fail*",
+        ]
+    )
     # the flaky recognizer is not compared against it either
     result = pytester.runpytest("--lastmile", str(six_utterances), "--lastmile-asr", flaky)
     result.assert_outcomes(failed=3)
