@@ -165,6 +165,20 @@ def test_plots_show_names_literally(hostile_run, monkeypatch):
     assert sum(t.endswith("†") for t in cell_texts) == 1  # the one cell with a failed item
 
 
+def test_every_heatmap_row_says_its_verdict(hostile_run, monkeypatch):
+    _, summary = hostile_run
+    summary = json.loads(json.dumps(summary))
+    degraded = [c for c in summary["analysis"]["conditions"] if not c["is_clean"]]
+    verdicts = ["insufficient-data", "even", "uneven", "inconclusive"]
+    for cond, flag in zip(degraded, verdicts * len(degraded), strict=False):
+        cond["flag"] = flag
+    figures: list[Any] = []
+    monkeypatch.setattr(plots_module, "_png", lambda fig: figures.append(fig) or b"")
+    plots_module.delta_heatmap(summary)
+    rows = [t.get_text() for t in figures[0].axes[0].get_yticklabels()]
+    assert [r.rsplit("  ", 1)[1] for r in rows] == [f"[{c['flag']}]" for c in degraded]
+
+
 def test_legend_keeps_a_group_whose_name_starts_with_an_underscore(tmp_path, monkeypatch):
     folder = write_run(tmp_path / "r", groups=("_internal", "us", "uk"), examples=False)
     figures: list[Any] = []

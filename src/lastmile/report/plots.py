@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # part of the figure cache key: raise it when the drawing code changes
-PLOTS_VERSION = "5"
+PLOTS_VERSION = "6"
 _TITLE_CHARS = 64  # a title wraps at this many characters (a 6.4 in wide figure holds ~70)
 
 _SNR_TEXT = re.compile(r"\s*at\s+-?\d+(?:\.\d+)?\s*dB SNR", re.IGNORECASE)
@@ -318,7 +318,7 @@ def delta_heatmap(summary: Mapping[str, Any]) -> Plot | None:
                 values[i, groups.index(cell["group"])] = value
     labels = []
     for cond in conditions:  # ids as the pack wrote them; the report's tables give labels
-        mark = {"uneven": "  [uneven]", "inconclusive": "  [inconclusive]"}.get(cond["flag"], "")
+        mark = f"  [{cond['flag']}]" if cond["flag"] else ""  # every verdict, clean has none
         labels.append(_literal(str(cond["id"]) + mark))
     finite = values[np.isfinite(values)]
     limit = float(np.max(np.abs(finite))) if finite.size else 1.0
