@@ -33,3 +33,16 @@ def test_no_section_without_speaker_deltas(tmp_path):
         for cell in cond["groups"]:
             cell["speakers"] = []
     assert speaker_strips(summary) is None and speakers_html(summary) == ""
+
+
+def test_listen_commands_name_the_pack_where_the_run_recorded_it(tmp_path):
+    summary = build_summary(write_run(tmp_path / "r", n_speakers=5, examples=False))
+    name = summary["run"]["pack"]["path"]
+    section = speakers_html(summary)
+    # a shareable run records the pack's name only: the page says where to run them
+    assert f"lastmile render {name} -c " in section
+    assert f"in the folder that holds {name}" in section
+    summary["run"]["paths"] = {"pack": "/site/packs/ward-3.yaml"}  # --absolute-paths
+    section = speakers_html(summary)
+    assert "lastmile render /site/packs/ward-3.yaml -c " in section
+    assert "in the folder that holds" not in section

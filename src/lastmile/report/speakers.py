@@ -140,8 +140,9 @@ def _worst_items_html(summary: Mapping[str, Any]) -> str:
     """Per degraded condition, its worst items: reference, hypothesis, WER (and clean WER),
     and the command that renders the item's audio to listen to."""
     e = html.escape
-    pack = (summary.get("run") or {}).get("pack") or {}
-    pack_path = str(pack.get("path") or "PACK.yaml")
+    run = summary.get("run") or {}
+    absolute = (run.get("paths") or {}).get("pack")  # recorded with --absolute-paths
+    pack_path = str(absolute or (run.get("pack") or {}).get("path") or "PACK.yaml")
     parts = []
     for cond in summary["analysis"]["conditions"]:
         worst = cond.get("worst_items") or []
@@ -163,6 +164,12 @@ def _worst_items_html(summary: Mapping[str, Any]) -> str:
                 f"<td><code>{e(command)}</code></td></tr>"
             )
         parts.append("</tbody></table></div>")
+    if parts and not absolute:
+        parts.append(
+            f"<p>Run the listen commands in the folder that holds {e(pack_path)} (the run "
+            "records the pack's name only; <code>lastmile run --absolute-paths</code> records "
+            "where it is).</p>"
+        )
     return "".join(parts)
 
 
