@@ -177,7 +177,10 @@ def test_pilot_with_utterances_gives_a_table_of_utterances_per_speaker(tmp_path)
     lines = text.splitlines()
     assert lines[0].startswith(f"c01: {speakers[1]} speakers per group to detect a gap of 5 points")
     assert lines[1].split() == ["utterances", "per", "speaker", "3", "6*", "12", "24", "unlimited"]
-    assert lines[2].split()[3:] == [*map(str, speakers), str(floor)]
+    # groups b and c have τ² truncated at 0 in this pilot: with unlimited utterances their
+    # speakers would not differ at all, so the unlimited column is a lower bound only
+    assert row["unlimited_is_lower_bound"] is True
+    assert lines[2].split()[3:] == [*map(str, speakers), f"≥{floor}"]
     assert lines[4].strip() == row["limit"]
 
 
@@ -340,3 +343,17 @@ def test_default_grid_reaches_the_utterances_where_the_plan_is_feasible():
     lines = text.splitlines()
     assert lines[1].split()[-2:] == [str(reach), "unlimited"]
     assert lines[4].startswith(f"  the plan becomes feasible from {reach} utterances per speaker")
+
+
+@pytest.mark.timeout(60)
+def test_the_unlimited_column_is_a_plain_number_when_every_groups_spread_is_estimated(tmp_path):
+    folder = write_pilot(tmp_path / "pilot", n_speakers=20, utterances=6, seed=5)
+    code, out = invoke(str(folder), "--json")
+    assert code == 0
+    (row,) = json.loads(out)["rows"]
+    assert not any(part["between_truncated"] for part in row["variance"])
+    floor = row["unlimited_utterances_speakers_per_group"]
+    assert isinstance(floor, int) and row["unlimited_is_lower_bound"] is False
+    assert f"down to {floor} per group at the least" in row["limit"]
+    code, text = invoke(str(folder))
+    assert text.splitlines()[2].split()[-1] == str(floor)

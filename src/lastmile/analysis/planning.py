@@ -564,7 +564,10 @@ class DesignPlan:
     the group given the gap (the most varied at the pilot's utterances, for ``detect``);
     ``limit``: a sentence saying what limits the design; ``problem``: why utterances per
     speaker were not planned (then ``by_utterances`` holds only the pilot's own m).
-    ``reach``: when no design asked for reached the power but unlimited utterances do, the
+    ``unlimited_is_bound``: ``unlimited`` is only a lower bound (some group's τ² is truncated
+    at 0, so with unlimited utterances its speakers would not differ at all: at least that
+    many speakers, maybe many more). ``reach``: when no design asked for reached the power but
+    unlimited utterances do, the
     fewest utterances per speaker that reach it (added to ``by_utterances``; ``None`` when not
     searched or not found up to the bound); ``reach_note`` says it in a sentence.
     """
@@ -578,6 +581,7 @@ class DesignPlan:
     problem: str = ""
     reach: int | None = None
     reach_note: str = ""
+    unlimited_is_bound: bool = False
 
     def speakers_at(self, utterances: int) -> int | None:
         """The speakers needed at ``utterances`` per speaker (``None``: not planned/reached)."""
@@ -651,24 +655,26 @@ def _limit(
             f"even unlimited utterances per speaker would need more than {top} speakers per "
             f"group: speaker-to-speaker variation alone is too large for this gap ({sds})"
         )
+    cut = [p.group for p in parts if p.truncated]
+    caveat = (
+        f"; τ² is truncated at 0 in {', '.join(map(repr, cut))}: the pilot cannot tell "
+        "those speakers' own spread from utterance noise, so with unlimited utterances it "
+        f"needs at least {floor} speakers per group, maybe many more (a pilot with more "
+        "utterances per speaker would tell)"
+        if cut
+        else ""
+    )
     if share >= 0.5 or (at_m is not None and floor >= 0.75 * at_m):
         return (
             f"more utterances per speaker cannot get below {floor} speakers per group: "
             f"speaker-to-speaker variation dominates ({share:.0%} of the spread at {m} "
-            f"utterances; {sds})"
+            f"utterances; {sds}){caveat}"
         )
-    cut = [p.group for p in parts if p.truncated]
-    caveat = (
-        f"; τ² is truncated at 0 in {', '.join(map(repr, cut))}: the pilot cannot tell "
-        "those speakers' own spread from utterance noise, so the fewest speakers with "
-        "unlimited utterances is optimistic"
-        if cut
-        else ""
-    )
+    how_far = "" if cut else f", down to {floor} per group at the least"
     return (
         f"utterance sampling is {1 - share:.0%} of the spread at {m} utterances per speaker: "
-        f"more utterances per speaker cut the speakers needed, down to {floor} per group at "
-        f"the least (speaker-to-speaker variation; {sds}){caveat}"
+        f"more utterances per speaker cut the speakers needed{how_far} (speaker-to-speaker "
+        f"variation; {sds}){caveat}"
     )
 
 
@@ -766,6 +772,9 @@ def plan_design(
     widest = int(np.argmax(planned))
     by = tuple((k, search(rho_for(float(k)))) for k in grid)
     unlimited = search(rho_for(math.inf))
+    # A group whose τ² is truncated at 0 has no spread left with unlimited utterances (its
+    # mean exact, the test all but certain): the unlimited plan is then a lower bound only.
+    bound = unlimited.speakers is not None and any(p.truncated for p in pilot.groups)
     reach, reach_note = None, ""
     if unlimited.speakers is not None and all(p.speakers is None for _, p in by):
         reach, reach_note = _reach(
@@ -781,7 +790,7 @@ def plan_design(
     limit = _limit(pilot, by, unlimited, m, relative=relative, top=int(sizes[-1]))
     return DesignPlan(
         goal, m, by, unlimited, widest, limit, reach=None if reach is None else reach[0],
-        reach_note=reach_note,
+        reach_note=reach_note, unlimited_is_bound=bound,
     )  # fmt: skip
 
 

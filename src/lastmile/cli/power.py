@@ -110,6 +110,8 @@ def _row(
         "unlimited_utterances_speakers_per_group": (
             None if design.unlimited is None else design.unlimited.speakers
         ),
+        # true: that number is a lower bound (a group's τ² truncated at 0 in the pilot)
+        "unlimited_is_lower_bound": design.unlimited_is_bound,
         "gap_group": None if assumed or goal != "detect" else names[design.gap_group],
         "variance_unit": "relative" if relative else "WER points",
         "variance": [
@@ -149,7 +151,8 @@ def _table(row: dict[str, Any], top: int) -> list[str]:
     if row["unlimited_utterances_speakers_per_group"] is not None or len(row["utterances"]) > 1:
         floor = row["unlimited_utterances_speakers_per_group"]
         heads.append("unlimited")
-        cells.append(str(floor) if floor else f">{top}")
+        bound = "≥" if row["unlimited_is_lower_bound"] else ""
+        cells.append(f"{bound}{floor}" if floor else f">{top}")
         totals.append("-")
     width = [max(len(a), len(b), len(c)) for a, b, c in zip(heads, cells, totals, strict=True)]
     lines = []
