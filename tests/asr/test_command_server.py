@@ -68,8 +68,9 @@ for line in sys.stdin:
 """
 
 
-def _audio(n: int) -> np.ndarray:
-    return np.zeros(n, dtype=np.float32)
+def _audio(n: int, level: float = 0.0) -> np.ndarray:
+    """``n`` samples (the test program reacts to the length) of a constant ``level``."""
+    return np.full(n, level, dtype=np.float32)
 
 
 def _token() -> str:
@@ -204,11 +205,26 @@ def test_a_hung_program_is_killed_with_its_children_on_timeout(server_script: Pa
 def test_restarts_are_bounded_then_the_run_stops(server_script: Path):
     backend = _backend(server_script, max_restarts=2)
     try:
-        for _ in range(3):  # three failures in a row: each restarts the program
+        for k in range(3):  # three items in a row that each kill the program: each restarts it
+            with pytest.raises(BackendError, match="exited with status 3"):
+                backend.transcribe([_audio(1601, level=0.01 * k)])
+        with pytest.raises(FatalBackendError, match="failed on 3 different items in a row"):
+            backend.transcribe([_audio(1600)])
+    finally:
+        backend.close()
+
+
+def test_retries_of_one_crashing_item_do_not_stop_the_run(server_script: Path):
+    # The engine retries a failed item, and an utterance that crashes the program often
+    # does so again: those attempts are one failure, so the item is recorded as failed and
+    # the next one is decoded (it used to stop the run after max_restarts retries).
+    backend = _backend(server_script, max_restarts=1)
+    try:
+        for _ in range(5):
             with pytest.raises(BackendError, match="exited with status 3"):
                 backend.transcribe([_audio(1601)])
-        with pytest.raises(FatalBackendError, match="failed 3 times in a row"):
-            backend.transcribe([_audio(1600)])
+        assert backend.transcribe([_audio(1600)])[0].startswith("n=1600")
+        assert backend.restarts == 5
     finally:
         backend.close()
 
@@ -459,7 +475,9 @@ def test_a_hung_server_in_a_real_run_stops_it_and_leaves_nothing(tmp_path: Path,
         check=False,
     )
     assert done.returncode == 3, done.stderr
-    expected = "longer than 1 s per item" if how == "--item-timeout" else "2 times in a row"
+    expected = (
+        "longer than 1 s per item" if how == "--item-timeout" else "2 different items in a row"
+    )
     assert expected in done.stderr, done.stderr
     assert time.monotonic() - t0 < 90  # not the 300 s its children sleep
     assert _wait_until_none(token) == []

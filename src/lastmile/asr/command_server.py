@@ -16,6 +16,7 @@ the pipe; its last lines are quoted when the program fails). See ``examples/back
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import queue
@@ -193,6 +194,9 @@ class CommandServerBackend:
     cases its process group is killed and it is started again for the next item; after
     ``max_restarts`` restarts in a row with no answer in between (default 3) the run stops
     (:class:`FatalBackendError`): a program that cannot stay up fails every item the same way.
+    Retries of an input that already failed since the last answer do not count, so one
+    utterance that crashes the program (retried, and under every condition) is recorded as
+    failed items while the run goes on.
 
     Nothing it starts outlives lastmile: the program leads a process group of its own, killed
     on timeout, on :meth:`cancel` / :meth:`close`, and by the command backend's watchdog
@@ -256,7 +260,8 @@ class CommandServerBackend:
         self._server: _Server | None = None
         self._watchdog: _Watchdog | None = None
         self._pid = os.getpid()
-        self._failures_in_row = 0
+        self._failures_in_row = 0  # different inputs failed since the last answer
+        self._failed_inputs: set[str] = set()
         self._next_id = 0
         self._tmp = tempfile.mkdtemp(prefix="lastmile-cmd-server-", dir=scratch.current())
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, True)
@@ -393,8 +398,9 @@ class CommandServerBackend:
         with self._lock:
             if self._failures_in_row > self.max_restarts:
                 raise FatalBackendError(
-                    f"command-server: {self.command}: the program failed {self._failures_in_row}"
-                    f" times in a row (restarted {self.max_restarts} times) without answering; "
+                    f"command-server: {self.command}: the program failed on "
+                    f"{self._failures_in_row} different items in a row (restarted "
+                    f"{self.max_restarts} times) without answering; "
                     "the run stops. Run the command by hand and send it a request line to see "
                     "why (or raise max_restarts)"
                 )
@@ -407,30 +413,40 @@ class CommandServerBackend:
             subtype = _SUBTYPES[self.sample_format]
             data = np.clip(audio, -1, 1) if subtype == "PCM_16" else audio
             sf.write(str(wav), data, self.sample_rate, subtype=subtype)
+            digest = hashlib.blake2b(np.ascontiguousarray(data).tobytes(), digest_size=16)
             try:
-                text = self._ask(request_id, wav)
+                text = self._ask(request_id, wav, digest.hexdigest())
             finally:
                 wav.unlink(missing_ok=True)
             return text
 
-    def _ask(self, request_id: str, wav: Path) -> str:
+    def _failed(self, digest: str) -> None:
+        """The program failed on this input: a failure in a row unless it is a retry of an
+        input that already failed since the last answer (one item that crashes the program
+        is recorded as failed; a program that fails on every item stops the run)."""
+        if digest not in self._failed_inputs:
+            self._failed_inputs.add(digest)
+            self._failures_in_row += 1
+
+    def _ask(self, request_id: str, wav: Path, digest: str) -> str:
         shown = f"command-server: request {request_id}"
         try:
             server = self._ensure()
         except BackendError as exc:
-            self._failures_in_row += 1
+            self._failed(digest)
             raise BackendError(f"{shown}: {exc}") from None
         line = json.dumps({"id": request_id, "wav": str(wav)}).encode() + b"\n"
         try:
             server.send(line)
             answer = self._answer(server, request_id)
         except _Restart as exc:
-            self._failures_in_row += 1
+            self._failed(digest)
             self._lose(server)
             raise BackendError(
                 f"{shown}: {exc} (the program is restarted for the next item)"
             ) from None
         self._failures_in_row = 0
+        self._failed_inputs.clear()
         server.trim_log()
         if "error" in answer:
             raise BackendError(f"{shown}: the program could not decode it: {answer['error']}")
