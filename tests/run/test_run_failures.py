@@ -246,3 +246,28 @@ def test_a_fatal_backend_error_in_a_worker_exits_3(tmp_path: Path, monkeypatch: 
     )
     assert result.exit_code == 3, result.output
     assert "refused the API key" in result.output
+
+
+def test_retries_sets_how_often_a_failed_item_is_decoded_again(tmp_path: Path):
+    # A real program that fails on every call and counts its calls. Each utterance's items go
+    # to the backend as one batch first (the batch fails at its first item), then item by
+    # item, each decoded 1 + --retries times before it is recorded as failed.
+    pack = _pack(tmp_path / "p", run={"max_failed_share": 1.0})
+    counts = {}
+    for retries in (0, 3):
+        calls = tmp_path / f"calls{retries}.txt"
+        script = tmp_path / f"counting_asr{retries}.py"
+        script.write_text(
+            f"import sys\nwith open({str(calls)!r}, 'a') as fh:\n    fh.write('x')\n"
+            "sys.exit('cannot decode')\n"
+        )
+        out = tmp_path / f"run{retries}"
+        args = ["run", str(pack), "--asr", f"command:{sys.executable} {script} {{wav}}"]
+        args += ["--out", str(out), "-j", "1", "--no-cache", "--retries", str(retries)]
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        rows = _rows(out)
+        assert len(rows) == 8 and all(row["error"] for row in rows)
+        counts[retries] = len(calls.read_text())
+    assert counts[0] == 8 + 4  # each item once, and each of the 4 utterances' batch once
+    assert counts[3] - counts[0] == 8 * 3
