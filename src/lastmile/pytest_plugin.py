@@ -45,7 +45,7 @@ _OPTIONS = {
     "out": (
         "lastmile_out",
         "Folder for pack run folders (default: one per session in the temporary folder; "
-        "the 3 newest are kept).",
+        "the 3 newest ended ones are kept).",
         str,
     ),
     "limit": ("lastmile_limit", "At most N utterances per pack (round-robin over groups).", int),
@@ -526,13 +526,16 @@ def compare_to_baseline(
 
 
 KEEP_SESSIONS = 3
-"""Sessions whose run folders stay in the temporary folder (as pytest keeps its own)."""
+"""Ended sessions whose run folders stay in the temporary folder (as pytest keeps its own)."""
+
+_LOCK = ".in-use"  # a running session's process id, removed when the session ends
 
 
 def _session_root(config: pytest.Config) -> Path:
     """This session's folder for pack runs: ``<temp>/lastmile-pytest-<user>/session-*``, made
-    on first use; older sessions' folders beyond the :data:`KEEP_SESSIONS` newest are removed
-    then, so runs do not pile up."""
+    on first use and marked in use until the session ends. Ended sessions' folders beyond
+    the :data:`KEEP_SESSIONS` newest are removed then, so runs do not pile up; a folder whose
+    session is still running (another pytest at the same time) is never removed."""
     import getpass
     import shutil
     import tempfile
@@ -546,13 +549,40 @@ def _session_root(config: pytest.Config) -> Path:
         base = Path(tempfile.gettempdir()) / f"lastmile-pytest-{user}"
         base.mkdir(mode=0o700, exist_ok=True)
         state.root = Path(tempfile.mkdtemp(prefix="session-", dir=base))
-        older = sorted(
-            (p for p in base.glob("session-*") if p.is_dir() and p != state.root),
+        (state.root / _LOCK).write_text(str(os.getpid()), encoding="utf-8")
+        ended = sorted(
+            (p for p in base.glob("session-*") if p.is_dir() and not _in_use(p)),
             key=lambda p: p.stat().st_mtime,
         )
-        for stale in older[: max(len(older) - (KEEP_SESSIONS - 1), 0)]:
+        for stale in ended[: max(len(ended) - KEEP_SESSIONS, 0)]:
             shutil.rmtree(stale, ignore_errors=True)
     return state.root
+
+
+def _in_use(folder: Path) -> bool:
+    """Whether a running process marked ``folder`` in use (its pid in the mark, alive)."""
+    try:
+        pid = int((folder / _LOCK).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
+def _release_session_root(config: pytest.Config) -> None:
+    """The session ended: its folder is no longer in use (kept, until newer sessions)."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and state.root is not None:
+        (state.root / _LOCK).unlink(missing_ok=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _release_session_root(config)
 
 
 def _run_and_compare(config: pytest.Config, pack: Path) -> PackOutcome:

@@ -390,7 +390,7 @@ def test_sessions_share_one_run_folder_and_old_ones_are_removed(
 ):
     import tempfile
 
-    from lastmile.pytest_plugin import KEEP_SESSIONS, _session_root
+    from lastmile.pytest_plugin import KEEP_SESSIONS, _release_session_root, _session_root
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     roots = []
@@ -399,8 +399,31 @@ def test_sessions_share_one_run_folder_and_old_ones_are_removed(
         root = _session_root(config)
         assert _session_root(config) == root  # one folder for every pack of a session
         (root / "pack").mkdir()
+        _release_session_root(config)  # the session ended
         os.utime(root, (1000.0 + i, 1000.0 + i))
         roots.append(root)
     base = roots[0].parent
     assert base.parent == tmp_path and base.name.startswith("lastmile-pytest-")
-    assert sorted(base.glob("session-*")) == sorted(roots[-KEEP_SESSIONS:])
+    # the newest session's own folder, and the KEEP_SESSIONS newest ended ones
+    assert sorted(base.glob("session-*")) == sorted(roots[-(KEEP_SESSIONS + 1) :])
+
+
+def test_a_running_sessions_folder_is_never_removed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    import tempfile
+
+    from lastmile.pytest_plugin import KEEP_SESSIONS, _release_session_root, _session_root
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    running = _session_root(pytester.parseconfigure())  # still running: not released
+    os.utime(running, (1000.0, 1000.0))  # the oldest of all
+    for i in range(KEEP_SESSIONS + 2):
+        config = pytester.parseconfigure()
+        os.utime(_session_root(config), (2000.0 + i, 2000.0 + i))
+        _release_session_root(config)
+    assert running.is_dir() and (running / ".in-use").read_text() == str(os.getpid())
+    # a mark left by a process that is gone (killed) does not keep a folder
+    (running / ".in-use").write_text("999999999")
+    _session_root(pytester.parseconfigure())
+    assert not running.exists()
