@@ -387,3 +387,18 @@ def test_a_grid_that_falls_short_is_extended_to_where_the_plan_is_feasible():
     assert dict(alone.by_utterances)[below].speakers is None
     # Not searched when a design of the grid reaches the power already.
     assert design(condition, gap=0.05, utterances=(2, 64)).reach is None
+
+
+def test_more_utterances_never_need_more_speakers_whatever_the_simulation_noise():
+    from lastmile.analysis.planning import PlanResult, _monotone
+
+    def plan(n):
+        return PlanResult(n, "detect", ())
+
+    # at the edge of the goal the simulated power crossed back: 20 utterances reached it with
+    # 500 speakers, 40 did not (None: more than the largest size), nor did unlimited ones
+    by, unlimited = _monotone([(40, plan(None)), (10, plan(None)), (20, plan(500))], plan(None))
+    assert [(k, p.speakers) for k, p in by] == [(10, None), (20, 500), (40, 500)]
+    assert unlimited.speakers == 500
+    by, unlimited = _monotone([(5, plan(30)), (10, plan(40)), (20, plan(20))], plan(25))
+    assert [p.speakers for _, p in by] == [30, 30, 20] and unlimited.speakers == 20

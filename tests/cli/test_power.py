@@ -298,6 +298,9 @@ def test_gap_is_in_the_unit_of_the_pilots_metric(tmp_path):
     assert code == 0 and "to show even within ± 0.5 relative change" in text
     code, text = invoke("--help")
     assert "relative gap under the pilot's metric relative (0.5 = 50 %" in " ".join(text.split())
+    # a percentage typed as the fraction is refused, as a pack's threshold_rel is
+    code, text = invoke(str(folder), "--gap", "50")
+    assert code == 2 and "would be 5000 %" in text and "did you mean 0.5?" in text
 
 
 def test_options_that_do_not_apply_are_refused_or_honoured(tmp_path):

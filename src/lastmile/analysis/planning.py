@@ -38,7 +38,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -787,11 +787,33 @@ def plan_design(
         )
         if reach is not None:
             by = tuple(sorted((*by, reach)))
+    by, clamped = _monotone(by, unlimited)
+    if clamped != unlimited:  # no more than the most utterances asked for: not a bound then
+        unlimited, bound = clamped, False
     limit = _limit(pilot, by, unlimited, m, relative=relative, top=int(sizes[-1]))
     return DesignPlan(
         goal, m, by, unlimited, widest, limit, reach=None if reach is None else reach[0],
         reach_note=reach_note, unlimited_is_bound=bound,
     )  # fmt: skip
+
+
+def _monotone(
+    by: Sequence[tuple[int, PlanResult]], unlimited: PlanResult
+) -> tuple[tuple[tuple[int, PlanResult], ...], PlanResult]:
+    """More utterances per speaker never need more speakers (each speaker's mean only gets
+    less noisy), but simulated power near the goal can cross it back and forth between
+    columns: each column takes at most the speakers of the column before it, and unlimited
+    utterances at most the last column's."""
+    out: list[tuple[int, PlanResult]] = []
+    best: int | None = None
+    for k, plan in sorted(by, key=lambda pair: pair[0]):
+        if best is not None and (plan.speakers is None or plan.speakers > best):
+            plan = replace(plan, speakers=best)
+        best = plan.speakers
+        out.append((k, plan))
+    if best is not None and (unlimited.speakers is None or unlimited.speakers > best):
+        unlimited = replace(unlimited, speakers=best)
+    return tuple(out), unlimited
 
 
 def _reach(

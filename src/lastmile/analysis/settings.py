@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["FairnessSettings", "Metric"]
+__all__ = ["REL_MAX", "FairnessSettings", "Metric"]
 
 Metric = Literal["absolute", "relative"]
-_REL_MAX = 5.0  # a relative margin above 500 % is a percentage typed as a fraction
+REL_MAX = 5.0  # a relative margin above 500 % is a percentage typed as a fraction
 
 
 class FairnessSettings(BaseModel):
@@ -44,7 +44,7 @@ class FairnessSettings(BaseModel):
     threshold_rel: float | None = Field(
         default=None,
         gt=0,
-        le=_REL_MAX,
+        le=REL_MAX,
         description=(
             "Metric relative: the same margin as a difference of relative change "
             "(WER / clean WER − 1) as a fraction, at most 5; default 0.25, null under metric "
@@ -109,11 +109,11 @@ class FairnessSettings(BaseModel):
                     "metric relative takes threshold_rel (a difference of relative change, "
                     "e.g. 0.25), not threshold_pts; replace threshold_pts with threshold_rel"
                 )
-            if isinstance(rel, (int, float)) and not isinstance(rel, bool) and rel > _REL_MAX:
+            if isinstance(rel, (int, float)) and not isinstance(rel, bool) and rel > REL_MAX:
                 raise ValueError(
                     f"threshold_rel is a difference of relative change as a fraction (0.25 "
                     f"means 25 %); {rel:g} would be {rel * 100:g} %, more than the "
-                    f"{_REL_MAX * 100:g} % this accepts: did you mean {rel / 100:g}?"
+                    f"{REL_MAX * 100:g} % this accepts: did you mean {rel / 100:g}?"
                 )
             data["threshold_rel"] = 0.25 if rel is None else rel
         elif metric == "absolute":

@@ -272,6 +272,7 @@ def command(
 
     from lastmile.analysis import FairnessSettings
     from lastmile.analysis.planning import SIZES, assumed_condition, plan_design
+    from lastmile.analysis.settings import REL_MAX
 
     if (run_dir is None) == (assume_sd_pts is None):
         raise click.UsageError("give a pilot RUN_DIR or --assume-sd-pts SD (one of the two)")
@@ -327,6 +328,14 @@ def command(
             ),
         )
     relative = settings.metric == "relative"
+    for name, value in (("--gap", gap_value), ("--margin", margin_value)):
+        if relative and value is not None and value > REL_MAX:
+            raise click.UsageError(
+                f"{name} {value:g}: the pilot's metric is relative, so {name} is a relative "
+                f"change as a fraction (0.5 means 50 %); {value:g} would be {value * 100:g} %, "
+                f"more than the {REL_MAX * 100:g} % a pack's threshold_rel may be: did you "
+                f"mean {value / 100:g}?"
+            )
     scale = 1.0 if relative else 100.0  # the metric's own unit per fraction of Δ
     margin = settings.threshold if margin_value is None else margin_value / scale
     gap = settings.threshold if gap_value is None else gap_value / scale
