@@ -271,3 +271,23 @@ def test_retries_sets_how_often_a_failed_item_is_decoded_again(tmp_path: Path):
         counts[retries] = len(calls.read_text())
     assert counts[0] == 8 + 4  # each item once, and each of the 4 utterances' batch once
     assert counts[3] - counts[0] == 8 * 3
+
+
+def test_errors_that_differ_only_in_their_numbers_are_counted_as_one_kind(tmp_path: Path):
+    # each item's error names its own request (here the clip's size in bytes): one kind of
+    # failure, listed once with its count, not 8 "distinct" errors
+    pack = _pack(tmp_path / "p")
+    script = tmp_path / "numbered_asr.py"
+    script.write_text(
+        "import os, sys\nsys.exit(f'request {os.path.getsize(sys.argv[1])}: no licence')\n"
+    )
+    args = ["run", str(pack), "--asr", f"command:{sys.executable} {script} {{wav}}"]
+    args += ["--out", str(tmp_path / "run"), "-j", "1", "--no-cache", "--retries", "0"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 3, result.output
+    sizes = {row["error"] for row in _rows(tmp_path / "run")}
+    assert len(sizes) > 1  # the items' own errors differ
+    assert "  8 × " in result.output and ": no licence (the first of them)" in result.output
+    assert "other errors" not in result.output
+    failures = json.loads((tmp_path / "run" / "run.json").read_text())["failures"]["errors"]
+    assert len(failures) == 1 and failures[0]["count"] == 8

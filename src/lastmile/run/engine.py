@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import platform
+import re
 import threading
 import time
 from collections import Counter
@@ -78,6 +79,7 @@ RUN_SCHEMA_VERSION = 1
 _PLAN_CHUNK = 64  # utterances planned at a time
 _ERRORS_SHOWN = 5  # distinct errors listed when a run fails
 _ERRORS_KEPT = 50  # distinct errors recorded in run.json
+_NUMBERS = re.compile(r"\d+")  # left out when errors are grouped by kind
 ITEM_COLUMNS = [
     "item_id",
     "condition_id",
@@ -908,7 +910,7 @@ def _failure_message(run_dir: Path, total: int, errors: Counter[str], max_share:
     ]
     for text, n in errors.most_common(_ERRORS_SHOWN):
         short = text if len(text) <= 300 else text[:297] + "..."
-        lines.append(f"  {n} × {short}")
+        lines.append(f"  {n} × {short}" + (" (the first of them)" if n > 1 else ""))
     if len(errors) > _ERRORS_SHOWN:
         rest = sum(n for _, n in errors.most_common()[_ERRORS_SHOWN:])
         lines.append(f"  and {len(errors) - _ERRORS_SHOWN} other errors ({rest} items)")
@@ -936,9 +938,12 @@ def _csv_value(value: Any) -> Any:
 
 def _write_items_csv(path: Path, records: Iterable[dict[str, Any]]) -> tuple[int, Counter[str]]:
     """Write items.csv from ``records`` (streamed); returns the number of items and the
-    failed items' errors counted by their text."""
+    failed items' errors counted by their shape (the text with its numbers left out: one
+    error that names a request, a file or a status differently for each item is one kind),
+    each kind under the text of its first item."""
     n = 0
     errors: Counter[str] = Counter()
+    first: dict[str, str] = {}
     with open_atomic(path) as fh:
         writer = csv.DictWriter(fh, fieldnames=ITEM_COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -946,7 +951,8 @@ def _write_items_csv(path: Path, records: Iterable[dict[str, Any]]) -> tuple[int
             writer.writerow({k: _csv_value(rec.get(k)) for k in ITEM_COLUMNS})
             n += 1
             if rec.get("error"):
-                errors[str(rec["error"])] += 1
+                text = str(rec["error"])
+                errors[first.setdefault(_NUMBERS.sub("#", text), text)] += 1
     return n, errors
 
 
