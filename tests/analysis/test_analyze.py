@@ -302,9 +302,12 @@ def test_relative_metric_hand_example():
 def test_relative_metric_with_zero_clean_wer_is_insufficient():
     settings = FairnessSettings(metric="relative", n_bootstrap=200, n_permutations=199)
     errors = {"clean": {"a": [0] * 4, "b": [10] * 4}, "noisy": {"a": [5] * 4, "b": [20] * 4}}
-    verdict = run(grid_items(errors), settings).verdict("noisy")
+    analysis = run(grid_items(errors), settings)
+    verdict = analysis.verdict("noisy")
     assert verdict.flag == "insufficient-data"
     assert "clean WER is 0" in verdict.note
+    gap = analysis.difference("noisy", "a", "b")  # names the group whose Δ is undefined
+    assert gap.ci_note.startswith("Δ of 'a' is undefined (no scored words, or a clean WER of 0")
 
 
 def test_q_values_are_benjamini_hochberg_of_the_p_values(fast_settings):

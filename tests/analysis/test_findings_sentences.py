@@ -30,3 +30,17 @@ def test_even_conditions_are_a_finding_and_a_small_unsure_gap_is_not_called_chan
     assert "chance" not in mid
     (loud,) = [s for s in text if s.startswith("Under loud")]
     assert "unlikely to be chance" in loud
+
+
+def test_an_inconclusive_gap_no_size_would_tell_says_so():
+    analysis = analyze(
+        grid_items(ERRORS), clean_condition_id="clean", settings=FairnessSettings(), seed=1
+    )
+    summary = {"analysis": analysis.to_dict(), "run": {}}
+    (mid,) = [c for c in summary["analysis"]["conditions"] if c["id"] == "mid"]
+    mid["speakers_needed_per_group"] = None
+    mid["note"] = "largest gap ...; even 500 speakers per group would not show the groups even"
+    (sentence,) = [s for s in findings(summary) if s.startswith("Under mid")]
+    assert sentence.endswith(
+        "; even 500 speakers per group would not tell at these utterances per speaker."
+    )

@@ -141,3 +141,20 @@ def test_too_few_speakers_is_said_once_not_per_group_and_condition(tmp_path):
     ]
     out = _terminal(summary, 80)
     assert out.count("with scored words") == 1
+
+
+def test_the_headline_counts_every_verdict():
+    from lastmile.report.markdown import headline
+
+    def summary(**counts):
+        totals = {"n_conditions": 5, "n_uneven": 0, "n_inconclusive": 0, "n_insufficient_data": 0}
+        return {"analysis": {"totals": {**totals, "n_even": 0, **counts}}}
+
+    assert headline(summary(n_uneven=1, n_even=2, n_insufficient_data=1)) == (
+        "1 of 4 degraded conditions are uneven across groups; 2 shown even, 1 "
+        "insufficient-data (no verdict)"
+    )
+    assert headline(summary(n_inconclusive=3, n_even=1)) == (
+        "no condition of 4 is shown uneven; 1 shown even, 3 inconclusive (need more speakers)"
+    )
+    assert headline(summary(n_even=4)) == "all 4 degraded conditions are shown even across groups"

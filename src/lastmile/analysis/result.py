@@ -55,7 +55,15 @@ def pair_estimate(
     """Δ_a − Δ_b with a Welch t interval, or no interval and the reason."""
     value = delta_a - delta_b
     if not math.isfinite(value):
-        return Estimate(math.nan, math.nan, math.nan, "Δ of a group is undefined")
+        which = [g for g, d in zip(names, (delta_a, delta_b), strict=True) if not math.isfinite(d)]
+        named = " and ".join(repr(g) for g in which)
+        return Estimate(
+            math.nan,
+            math.nan,
+            math.nan,
+            f"Δ of {named} is undefined (no scored words, or a clean WER of 0 under the "
+            "relative metric)",
+        )
     small = [
         f"{g!r} has {n} speaker{'' if n == 1 else 's'}"
         for g, n in zip(names, (n_a, n_b), strict=True)

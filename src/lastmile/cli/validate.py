@@ -70,7 +70,8 @@ def validate_command(pack: Path, asr: str | None) -> None:
     click.echo(
         f"{pack}: ok — {report.n_conditions} conditions (incl. clean), "
         f"{report.n_utterances} utterances, {report.n_speakers} speakers, "
-        f"{len(report.groups)} groups ({', '.join(report.groups)})"
+        f"{len(report.groups)} group{'' if len(report.groups) == 1 else 's'} "
+        f"({', '.join(report.groups)})"
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lastmile.analysis.analyze import SIZES_MAX
+
 __all__ = [
     "FAILED_LEGEND",
     "FAILED_MARK",
@@ -186,6 +188,11 @@ def findings(summary: Mapping[str, Any]) -> list[str]:
             continue
         needed = cond.get("speakers_needed_per_group")
         more = f"; about {needed} speakers per group would tell" if needed is not None else ""
+        if needed is None and "would not" in str(cond.get("note") or ""):
+            more = (
+                f"; even {SIZES_MAX} speakers per group would not tell at these utterances "
+                "per speaker"
+            )
         gap = cond["disparity_pts"]["value"]
         if gap >= threshold - 1e-9:
             verdict = f"but with these speakers it may be chance (q = {cond['q_value']:.2g})"

@@ -58,22 +58,28 @@ def _code(text: object) -> str:
 
 
 def headline(summary: Mapping[str, Any]) -> str:
-    """One line: how many conditions are uneven / inconclusive, or that all are even."""
+    """One line: how many degraded conditions got each verdict, uneven first."""
     totals = summary["analysis"]["totals"]
     n_deg = max(totals["n_conditions"] - 1, 0)
     if n_deg == 0:
         return "only the clean condition was run: nothing to compare"
+    n_even = totals.get("n_even", 0)
+    if n_even == n_deg:
+        return f"all {n_deg} degraded conditions are shown even across groups"
     if totals["n_uneven"]:
-        return f"{totals['n_uneven']} of {n_deg} degraded conditions are uneven across groups"
-    if totals["n_inconclusive"]:
-        return (
-            f"no condition is shown uneven; {totals['n_inconclusive']} of {n_deg} are "
-            "inconclusive (need more speakers)"
+        first = f"{totals['n_uneven']} of {n_deg} degraded conditions are uneven across groups"
+    else:
+        first = f"no condition of {n_deg} is shown uneven"
+    rest = [
+        f"{n} {what}"
+        for n, what in (
+            (n_even, "shown even"),
+            (totals["n_inconclusive"], "inconclusive (need more speakers)"),
+            (totals["n_insufficient_data"], "insufficient-data (no verdict)"),
         )
-    if totals["n_insufficient_data"]:
-        n_bad = totals["n_insufficient_data"]
-        return f"no verdict for {n_bad} of {n_deg} conditions (too few speakers)"
-    return f"all {n_deg} degraded conditions degrade evenly across groups"
+        if n
+    ]
+    return first + ("; " + ", ".join(rest) if rest else "")
 
 
 def _notes(marks: NoteMarks) -> list[str]:
