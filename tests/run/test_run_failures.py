@@ -291,3 +291,29 @@ def test_errors_that_differ_only_in_their_numbers_are_counted_as_one_kind(tmp_pa
     assert "other errors" not in result.output
     failures = json.loads((tmp_path / "run" / "run.json").read_text())["failures"]["errors"]
     assert len(failures) == 1 and failures[0]["count"] == 8
+
+
+def test_an_item_is_tried_once_plus_its_retries():
+    # The worker's rule: a batch that fails is tried item by item; a batch of one item was that
+    # item's first try already. Either way a failing item is tried alone at most 1 + retries
+    # times after its batch (a batch of several cannot say whose failure it was).
+    from types import SimpleNamespace
+
+    from lastmile.run.worker import _decode
+
+    calls: list[int] = []
+
+    def transcribe(batch):
+        calls.append(len(batch))
+        raise RuntimeError("cannot decode")
+
+    for retries in (0, 2):
+        ctx = SimpleNamespace(backend=object(), transcribe=transcribe, retries=retries)
+        calls.clear()
+        hyps, errors = _decode(ctx, [np.zeros(160)])
+        assert hyps == [None] and errors[0].startswith("RuntimeError: cannot decode")
+        assert calls == [1] * (1 + retries)  # the batch of one, then its retries
+        calls.clear()
+        hyps, errors = _decode(ctx, [np.zeros(160), np.ones(160)])
+        assert hyps == [None, None] and all(errors)
+        assert calls == [2] + [1] * (2 * (1 + retries))  # the batch, then each alone

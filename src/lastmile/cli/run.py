@@ -229,7 +229,8 @@ def _run_options(func: Any) -> Any:
                 default=2,
                 show_default=True,
                 help="Times a failed item (an error, a timeout, a worker that died on it) is "
-                "decoded again before it is recorded as failed.",
+                "decoded again before it is recorded as failed (when a batch of an "
+                "utterance's items fails, each is first decoded alone once).",
             ),
             quiet_option,
             verbose_option,

@@ -156,7 +156,8 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _decode(ctx: WorkerContext, audios: list[np.ndarray]) -> tuple[list[str | None], list[str]]:
-    """Decode a batch; on failure, each item alone, retried up to ``ctx.retries`` times.
+    """Decode a batch; on failure, each item alone, retried up to ``ctx.retries`` times
+    (a batch of one item was that item's first try already: it gets ``ctx.retries`` more).
     A :class:`FatalBackendError` (it would fail every item the same way) stops the run.
 
     A backend with ``transcribe_detailed`` (remote backends: they retry each request
@@ -177,13 +178,15 @@ def _decode(ctx: WorkerContext, audios: list[np.ndarray]) -> tuple[list[str | No
         return list(hyps), [""] * len(audios)
     except FatalBackendError:
         raise
-    except Exception:
-        pass
+    except Exception as exc:
+        batch_error = _error_text(exc)
     out: list[str | None] = []
     errors: list[str] = []
+    alone = len(audios) == 1  # then the batch was the item's first try: its error stands
+    tries = ctx.retries + (0 if alone else 1)
     for audio in audios:
-        last = ""
-        for _attempt in range(ctx.retries + 1):
+        last = batch_error if alone else ""
+        for _attempt in range(tries):
             try:
                 out.append(ctx.transcribe([audio])[0])
                 last = ""
