@@ -151,10 +151,13 @@ def test_the_headline_counts_every_verdict():
         return {"analysis": {"totals": {**totals, "n_even": 0, **counts}}}
 
     assert headline(summary(n_uneven=1, n_even=2, n_insufficient_data=1)) == (
-        "1 of 4 degraded conditions are uneven across groups; 2 shown even, 1 "
+        "1 of 4 degraded conditions is uneven across groups; 2 shown even, 1 "
         "insufficient-data (no verdict)"
     )
     assert headline(summary(n_inconclusive=3, n_even=1)) == (
         "no condition of 4 is shown uneven; 1 shown even, 3 inconclusive (need more speakers)"
     )
     assert headline(summary(n_even=4)) == "all 4 degraded conditions are shown even across groups"
+    one = summary(n_even=1)
+    one["analysis"]["totals"]["n_conditions"] = 2
+    assert headline(one) == "the degraded condition is shown even across groups"

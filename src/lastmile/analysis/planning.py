@@ -787,9 +787,7 @@ def plan_design(
         )
         if reach is not None:
             by = tuple(sorted((*by, reach)))
-    by, clamped = _monotone(by, unlimited)
-    if clamped != unlimited:  # no more than the most utterances asked for: not a bound then
-        unlimited, bound = clamped, False
+    by, unlimited = _monotone(by, unlimited)
     limit = _limit(pilot, by, unlimited, m, relative=relative, top=int(sizes[-1]))
     return DesignPlan(
         goal, m, by, unlimited, widest, limit, reach=None if reach is None else reach[0],

@@ -69,7 +69,8 @@ def validate_command(pack: Path, asr: str | None) -> None:
         raise SystemExit(EXIT_BAD_INPUT)
     click.echo(
         f"{pack}: ok — {report.n_conditions} conditions (incl. clean), "
-        f"{report.n_utterances} utterances, {report.n_speakers} speakers, "
+        f"{report.n_utterances} utterances, {report.n_speakers} "
+        f"speaker{'' if report.n_speakers == 1 else 's'}, "
         f"{len(report.groups)} group{'' if len(report.groups) == 1 else 's'} "
         f"({', '.join(report.groups)})"
     )

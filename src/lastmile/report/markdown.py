@@ -65,9 +65,15 @@ def headline(summary: Mapping[str, Any]) -> str:
         return "only the clean condition was run: nothing to compare"
     n_even = totals.get("n_even", 0)
     if n_even == n_deg:
+        if n_deg == 1:
+            return "the degraded condition is shown even across groups"
         return f"all {n_deg} degraded conditions are shown even across groups"
     if totals["n_uneven"]:
-        first = f"{totals['n_uneven']} of {n_deg} degraded conditions are uneven across groups"
+        verb = "is" if totals["n_uneven"] == 1 else "are"
+        first = (
+            f"{totals['n_uneven']} of {n_deg} degraded condition{'s' if n_deg != 1 else ''} "
+            f"{verb} uneven across groups"
+        )
     else:
         first = f"no condition of {n_deg} is shown uneven"
     rest = [
