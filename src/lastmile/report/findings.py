@@ -27,7 +27,8 @@ def latency_sentence(latency: Mapping[str, Any]) -> str:
     return (
         f"Backend latency per item: median {latency['p50_s']:.3g} s, 95th percentile "
         f"{latency['p95_s']:.3g} s, slowest {latency['max_s']:.3g} s "
-        f"({latency['n_items']} items decoded in this run)"
+        f"({latency['n_items']} items decoded for this run folder, a resumed run's earlier "
+        "ones included)"
     )
 
 
